@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+import json
+
+import asyncpg
+
+from shared.events.catalogue import Profile
+
+
+async def upsert(conn: asyncpg.Connection, participant_id: str, p: Profile) -> None:
+    await conn.execute(
+        """INSERT INTO profiles (participant_id, cluster_id, kind, name, country, sectors, keywords, offers, requests)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9::jsonb)
+           ON CONFLICT (participant_id) DO UPDATE SET
+               cluster_id = EXCLUDED.cluster_id, kind = EXCLUDED.kind, name = EXCLUDED.name,
+               country = EXCLUDED.country, sectors = EXCLUDED.sectors, keywords = EXCLUDED.keywords,
+               offers = EXCLUDED.offers, requests = EXCLUDED.requests, updated_at = now()""",
+        participant_id, p.cluster_id, p.kind, p.name, p.country, list(p.sectors), list(p.keywords),
+        json.dumps([o.model_dump() for o in p.offers]), json.dumps([r.model_dump() for r in p.requests]),
+    )
+
+
+async def delete(conn: asyncpg.Connection, participant_id: str) -> None:
+    await conn.execute("DELETE FROM profiles WHERE participant_id = $1", participant_id)
+
+
+async def get(conn: asyncpg.Connection, participant_id: str) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT * FROM profiles WHERE participant_id = $1", participant_id)
+
+
+async def count(conn: asyncpg.Connection) -> int:
+    return await conn.fetchval("SELECT count(*) FROM profiles")

@@ -1,0 +1,4 @@
+from services.registration.bootstrap import build
+from shared.service import main
+
+main(build)

@@ -1,0 +1,17 @@
+"""Composition root of the registration service."""
+
+from __future__ import annotations
+
+from services.registration.entrypoints.api import router
+from services.registration.settings import RegistrationSettings
+from shared.service import Service
+
+
+def build(settings: RegistrationSettings | None = None) -> Service:
+    return Service(
+        settings=settings or RegistrationSettings(),
+        migrations="services.registration.migrations",
+        routers=[router],
+        publishes=True,
+        title="ClusterXchange registration (ingress API)",
+    )

@@ -1,0 +1,4 @@
+from services.reporting.bootstrap import build
+from shared.service import main
+
+main(build)

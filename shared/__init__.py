@@ -1,0 +1,1 @@
+"""ClusterXchange shared library: event contracts, messaging runtime, service plumbing."""

@@ -1,0 +1,334 @@
+"""Every event the platform publishes, one pydantic model per (type, version).
+
+Rules: a published (type, version) is never changed in place. A breaking change adds a new class with
+``version = n + 1`` and registers an upcaster from n to n + 1 (see ``upcasters``), so consumers only ever
+see the newest shape. Events carry no personal contact data (names of people, e-mail addresses, phone
+numbers): those stay in the registration service, which is what makes GDPR erasure possible with an
+append-only log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, datetime
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+ParticipantKind = Literal["sme", "cluster_staff", "research", "large_enterprise", "public_body"]
+ActivityKind = Literal["mission", "study_visit", "matchmaking_event", "learning_tandem", "webinar", "training"]
+ExchangeKind = Literal["sme_exchange", "staff_exchange", "study_visit", "mission", "learning_tandem"]
+OfferType = Literal["technology", "product", "service", "partnership", "investment", "research"]
+Outcome = Literal["partnership_agreement", "joint_project", "new_customer", "knowledge_transfer", "none"]
+MeetingRating = Literal["did_not_take_place", "insufficient_interest", "no_cooperation", "cooperation_possible"]
+
+
+class EventData(BaseModel):
+    """Payload of one event type at one version."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: ClassVar[str]
+    version: ClassVar[int] = 1
+
+
+CATALOGUE: dict[tuple[str, int], type[EventData]] = {}
+LATEST: dict[str, int] = {}
+
+
+def event(cls: type[EventData]) -> type[EventData]:
+    key = (cls.type, cls.version)
+    if key in CATALOGUE:
+        raise ValueError(f"event {key} registered twice")
+    CATALOGUE[key] = cls
+    LATEST[cls.type] = max(LATEST.get(cls.type, 0), cls.version)
+    return cls
+
+
+def event_model(event_type: str, version: int | None = None) -> type[EventData]:
+    """The model for ``event_type`` at ``version`` (default: the newest). KeyError if unknown."""
+    return CATALOGUE[(event_type, version if version is not None else LATEST[event_type])]
+
+
+Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
+UPCASTERS: dict[tuple[str, int], Upcaster] = {}
+
+
+def upcaster(event_type: str, from_version: int) -> Callable[[Upcaster], Upcaster]:
+    """Register a function turning the payload of ``from_version`` into ``from_version + 1``."""
+
+    def register(fn: Upcaster) -> Upcaster:
+        UPCASTERS[(event_type, from_version)] = fn
+        return fn
+
+    return register
+
+
+def upcast(event_type: str, version: int, data: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    """Apply the chain of upcasters from ``version`` to the newest version of ``event_type``."""
+    latest = LATEST[event_type]
+    while version < latest:
+        step = UPCASTERS.get((event_type, version))
+        if step is None:
+            raise KeyError(f"no upcaster for {event_type} v{version}")
+        data = step(data)
+        version += 1
+    return version, data
+
+
+# --- shared value objects -------------------------------------------------------------------------
+
+
+class OfferOrRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    type: OfferType
+    text: str = Field(max_length=2000)
+
+
+class Profile(BaseModel):
+    """The non-personal part of a participant, as other services may know it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    cluster_id: str = Field(description="Sending (home) cluster", examples=["silicon-saxony"])
+    kind: ParticipantKind
+    name: str = Field(description="Organisation name", examples=["Score Digital"])
+    country: str = Field(description="ISO 3166-1 alpha-2", examples=["PL"])
+    city: str | None = None
+    employees: int | None = None
+    website: str | None = None
+    sectors: tuple[str, ...] = Field(default=(), description="NACE Rev. 2 codes", examples=[["J62.01"]])
+    keywords: tuple[str, ...] = ()
+    offers: tuple[OfferOrRequest, ...] = ()
+    requests: tuple[OfferOrRequest, ...] = ()
+    marketing_consent: bool = False
+
+
+# --- participant.* -------------------------------------------------------------------------------
+
+
+@event
+class ParticipantRegistered(EventData):
+    type = "participant.registered"
+    participant_id: str
+    profile: Profile
+    registered_at: datetime
+
+
+@event
+class ParticipantUpdated(EventData):
+    type = "participant.updated"
+    participant_id: str
+    profile: Profile
+    changed: tuple[str, ...] = Field(default=(), description="Names of the profile fields that changed")
+
+
+@event
+class ParticipantErased(EventData):
+    """GDPR erasure: consumers delete every copy of the participant's contact data."""
+
+    type = "participant.erased"
+    participant_id: str
+    cluster_id: str
+    erased_at: datetime
+
+
+# --- activity.* ----------------------------------------------------------------------------------
+
+
+class MeetingSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    day_start: str = Field(examples=["09:00"])
+    day_end: str = Field(examples=["17:00"])
+    slot_minutes: int
+    tables: int
+    timezone: str = Field(examples=["Europe/Berlin"])
+
+
+@event
+class ActivityCreated(EventData):
+    type = "activity.created"
+    activity_id: str
+    kind: ActivityKind
+    title: str
+    host_cluster_id: str
+    city: str | None = None
+    country: str
+    starts_on: date
+    ends_on: date
+    online: bool = False
+    capacity: int | None = None
+    meetings: MeetingSettings | None = None
+
+
+@event
+class ActivityUpdated(EventData):
+    type = "activity.updated"
+    activity_id: str
+    title: str
+    starts_on: date
+    ends_on: date
+    online: bool
+    capacity: int | None = None
+    meetings: MeetingSettings | None = None
+
+
+@event
+class ActivityParticipantJoined(EventData):
+    type = "activity.participant_joined"
+    activity_id: str
+    participant_id: str
+    unavailable: tuple[tuple[datetime, datetime], ...] = ()
+
+
+@event
+class ActivityParticipantLeft(EventData):
+    type = "activity.participant_left"
+    activity_id: str
+    participant_id: str
+
+
+# --- exchange.* ----------------------------------------------------------------------------------
+
+
+@event
+class ExchangeApplied(EventData):
+    type = "exchange.applied"
+    exchange_id: str
+    participant_id: str
+    participant_kind: ParticipantKind
+    sending_cluster_id: str
+    host_cluster_id: str
+    activity_id: str | None = None
+    kind: ExchangeKind
+    start_date: date
+    end_date: date
+    working_days: int
+
+
+@event
+class ExchangeApproved(EventData):
+    type = "exchange.approved"
+    exchange_id: str
+    participant_id: str
+    sending_cluster_id: str
+    host_cluster_id: str
+    lump_sum_eur: int
+    approved_at: datetime
+
+
+@event
+class ExchangeCancelled(EventData):
+    type = "exchange.cancelled"
+    exchange_id: str
+    participant_id: str
+    sending_cluster_id: str
+    reason: str | None = None
+
+
+@event
+class ExchangeCompleted(EventData):
+    type = "exchange.completed"
+    exchange_id: str
+    participant_id: str
+    sending_cluster_id: str
+    completed_on: date
+    working_days: int
+    meetings_held: int
+    satisfaction: int = Field(ge=1, le=5)
+    outcomes: tuple[Outcome, ...]
+
+
+# --- match.* and meeting.* -----------------------------------------------------------------------
+
+
+@event
+class MatchSuggested(EventData):
+    type = "match.suggested"
+    activity_id: str
+    participant_id: str
+    suggested_id: str
+    score: float
+    reasons: tuple[str, ...] = ()
+
+
+class _MeetingEvent(EventData):
+    meeting_id: str
+    activity_id: str
+    requester_id: str
+    target_id: str
+
+
+@event
+class MeetingRequested(_MeetingEvent):
+    type = "meeting.requested"
+    expires_at: datetime
+
+
+@event
+class MeetingAccepted(_MeetingEvent):
+    type = "meeting.accepted"
+
+
+@event
+class MeetingDeclined(_MeetingEvent):
+    type = "meeting.declined"
+
+
+@event
+class MeetingExpired(_MeetingEvent):
+    type = "meeting.expired"
+
+
+@event
+class MeetingScheduled(_MeetingEvent):
+    type = "meeting.scheduled"
+    schedule_version: int
+    starts_at: datetime
+    ends_at: datetime
+    table: int | None = None
+    online: bool = False
+
+
+@event
+class MeetingUnscheduled(_MeetingEvent):
+    type = "meeting.unscheduled"
+    schedule_version: int
+    reason: str
+
+
+@event
+class MeetingRated(_MeetingEvent):
+    type = "meeting.rated"
+    rated_by: str
+    rating: MeetingRating
+
+
+@event
+class MeetingHeld(_MeetingEvent):
+    type = "meeting.held"
+
+
+# --- notification.* ------------------------------------------------------------------------------
+
+
+@event
+class NotificationSent(EventData):
+    type = "notification.sent"
+    notification_id: str
+    trigger_event_id: str
+    channel: Literal["email", "webhook"]
+    template: str
+    recipient_ref: str = Field(description="Participant id or webhook subscription id, never an address")
+    attempts: int
+
+
+@event
+class NotificationFailed(EventData):
+    type = "notification.failed"
+    notification_id: str
+    trigger_event_id: str
+    channel: Literal["email", "webhook"]
+    template: str
+    recipient_ref: str
+    attempts: int
+    error: str

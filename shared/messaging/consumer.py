@@ -1,0 +1,255 @@
+"""Consumer runner: idempotent handling, offsets committed after the database, dead letters.
+
+Guarantees:
+- Each handler runs in one transaction with the insert of ``(consumer, event_id)`` into
+  ``processed_events``; if the marker exists the event was already applied and the handler is skipped.
+  Redelivery, rebalances, replays and a broker that forgot its log therefore change nothing.
+- Offsets are committed only after the transactions of the messages before them committed (no
+  auto-commit), and on partition revocation, so a crash re-delivers rather than loses.
+- A message that cannot be decoded, or whose handler keeps failing after bounded retries with
+  backoff, goes to ``<topic>.dlq`` with the original key, value and headers plus ``cxc_error_*``
+  headers, and the consumer moves on.
+- When the database or broker stays unreachable past the retry bound the runner raises
+  ``ConsumerStalled``: the process exits non-zero and its supervisor restarts it, instead of hanging.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import traceback
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import CommitFailedError, IllegalStateError
+from aiokafka.structs import ConsumerRecord, OffsetAndMetadata
+
+from shared import metrics
+from shared.events import EventDecodeError, decode
+from shared.events.envelope import Envelope
+from shared.messaging.kafka import bounded, close_quietly, new_producer
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[asyncpg.Connection, Envelope], Awaitable[None]]
+
+# Errors that say "the infrastructure is away", not "this message is bad".
+INFRA_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.AdminShutdownError,
+)
+
+
+class ConsumerStalled(RuntimeError):
+    """The consumer cannot make progress; the process should exit non-zero."""
+
+
+class _CommitOnRevoke(ConsumerRebalanceListener):
+    def __init__(self, runner: ConsumerRunner) -> None:
+        self.runner = runner
+
+    async def on_partitions_revoked(self, revoked) -> None:
+        await self.runner.commit(only=set(revoked))
+        self.runner.forget(revoked)
+
+    async def on_partitions_assigned(self, assigned) -> None:
+        log.info("%s assigned %s", self.runner.name, sorted(f"{tp.topic}[{tp.partition}]" for tp in assigned))
+
+
+class ConsumerRunner:
+    def __init__(
+        self,
+        name: str,
+        pool: asyncpg.Pool,
+        handlers: Mapping[str, Handler],
+        *,
+        topics: list[str],
+        bootstrap: str,
+        timeout_s: float = 10.0,
+        max_retries: int = 5,
+        retry_base_s: float = 0.1,
+        session_timeout_ms: int = 10_000,
+        max_records: int = 200,
+    ) -> None:
+        self.name = name
+        self.pool = pool
+        self.handlers = dict(handlers)
+        self.topics = topics
+        self.bootstrap = bootstrap
+        self.timeout_s = timeout_s
+        self.max_retries = max_retries
+        self.retry_base_s = retry_base_s
+        self.session_timeout_ms = session_timeout_ms
+        self.max_records = max_records
+        self._consumer: AIOKafkaConsumer | None = None
+        self._dlq_producer = None
+        self._processed: dict[TopicPartition, int] = {}
+        self._committed: dict[TopicPartition, int] = {}
+
+    async def run(self) -> None:
+        """Consume until cancelled (graceful: commits what was processed) or stalled (raises)."""
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap,
+            group_id=self.name,
+            client_id=self.name,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            session_timeout_ms=self.session_timeout_ms,
+            heartbeat_interval_ms=max(self.session_timeout_ms // 5, 500),
+            request_timeout_ms=int(max(self.timeout_s * 1000, self.session_timeout_ms + 5000)),
+            metadata_max_age_ms=30_000,
+        )
+        self._dlq_producer = new_producer(self.bootstrap, f"{self.name}-dlq", self.timeout_s)
+        try:
+            await bounded(self._consumer.start(), self.timeout_s * 3, f"{self.name} consumer start")
+            await bounded(self._dlq_producer.start(), self.timeout_s, f"{self.name} DLQ producer start")
+            self._consumer.subscribe(self.topics, listener=_CommitOnRevoke(self))
+            while True:
+                batches = await self._consumer.getmany(timeout_ms=500, max_records=self.max_records)
+                for tp, records in batches.items():
+                    for record in records:
+                        await self._handle(record)
+                        self._processed[tp] = record.offset + 1
+                await self.commit()
+                self._observe_lag()
+        finally:
+            try:
+                await self.commit()
+            except Exception as exc:
+                log.warning("%s: final commit failed: %s", self.name, exc)
+            await close_quietly(self._consumer, self.timeout_s, f"{self.name} consumer")
+            await close_quietly(self._dlq_producer, self.timeout_s, f"{self.name} DLQ producer")
+
+    async def commit(self, only: set[TopicPartition] | None = None) -> None:
+        if self._consumer is None:
+            return
+        offsets = {
+            tp: OffsetAndMetadata(off, "")
+            for tp, off in self._processed.items()
+            if self._committed.get(tp) != off and (only is None or tp in only)
+        }
+        if not offsets:
+            return
+        try:
+            await bounded(self._consumer.commit(offsets), self.timeout_s, f"{self.name} commit")
+        except (CommitFailedError, IllegalStateError) as exc:
+            # The group moved on (rebalance): the new owner re-delivers, and dedupe makes that harmless.
+            log.warning("%s: offsets not committed after a rebalance: %s", self.name, exc)
+            self.forget(offsets)
+            return
+        except Exception as exc:
+            raise ConsumerStalled(f"{self.name}: cannot commit offsets: {exc}") from exc
+        self._committed.update({tp: o.offset for tp, o in offsets.items()})
+
+    def forget(self, partitions) -> None:
+        for tp in list(partitions):
+            self._processed.pop(tp, None)
+            self._committed.pop(tp, None)
+
+    async def _handle(self, record: ConsumerRecord) -> None:
+        labels = (self.name, record.topic)
+        try:
+            envelope = decode(record.value)
+        except EventDecodeError as exc:
+            await self._dead_letter(record, exc, stage="decode")
+            return
+        handler = self.handlers.get(envelope.type)
+        if handler is None:
+            metrics.CONSUMER_EVENTS.labels(*labels, "ignored").inc()
+            return
+        infra_failures = 0
+        attempt = 0
+        while True:
+            try:
+                applied = await self._apply(handler, envelope, record)
+            except INFRA_ERRORS as exc:
+                infra_failures += 1
+                if infra_failures > self.max_retries:
+                    raise ConsumerStalled(f"{self.name}: database unreachable: {exc!r}") from exc
+                await self._backoff(infra_failures, exc, envelope)
+                continue
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                attempt += 1
+                if attempt > self.max_retries:
+                    await self._dead_letter(record, exc, stage="handler", envelope=envelope)
+                    return
+                metrics.CONSUMER_RETRIES.labels(*labels).inc()
+                await self._backoff(attempt, exc, envelope)
+                continue
+            metrics.CONSUMER_EVENTS.labels(*labels, "applied" if applied else "duplicate").inc()
+            metrics.CONSUMER_LAST_PROCESSED.labels(self.name).set(time.time())
+            metrics.CONSUMER_LAST_EVENT_TIME.labels(self.name).set(envelope.time.timestamp())
+            return
+
+    async def _apply(self, handler: Handler, envelope: Envelope, record: ConsumerRecord) -> bool:
+        async with self.pool.acquire(timeout=self.timeout_s) as conn, conn.transaction():
+            fresh = await conn.fetchval(
+                """INSERT INTO processed_events (consumer, event_id, event_type, topic, kafka_partition, kafka_offset)
+                   VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING true""",
+                self.name,
+                envelope.id,
+                envelope.type,
+                record.topic,
+                record.partition,
+                record.offset,
+            )
+            if not fresh:
+                return False
+            await handler(conn, envelope)
+            return True
+
+    async def _backoff(self, attempt: int, exc: BaseException, envelope: Envelope) -> None:
+        delay = min(self.retry_base_s * 2 ** (attempt - 1), 5.0)
+        log.warning("%s: %s %s failed (%r); retry %d in %.2fs", self.name, envelope.type, envelope.id, exc, attempt, delay)
+        await asyncio.sleep(delay)
+
+    async def _dead_letter(
+        self, record: ConsumerRecord, exc: BaseException, *, stage: str, envelope: Envelope | None = None
+    ) -> None:
+        headers = list(record.headers or ()) + [
+            ("cxc_error_stage", stage.encode()),
+            ("cxc_error_class", type(exc).__name__.encode()),
+            ("cxc_error_message", str(exc)[:2000].encode()),
+            ("cxc_error_trace", "".join(traceback.format_exception(exc))[-4000:].encode()),
+            ("cxc_original_topic", record.topic.encode()),
+            ("cxc_original_partition", str(record.partition).encode()),
+            ("cxc_original_offset", str(record.offset).encode()),
+            ("cxc_consumer", self.name.encode()),
+            ("cxc_failed_at", datetime.now(UTC).isoformat().encode()),
+        ]
+        log.error(
+            "%s: dead-lettering %s[%d]@%d (%s): %s",
+            self.name, record.topic, record.partition, record.offset, envelope.type if envelope else "undecodable", exc,
+        )
+        try:
+            sent = await bounded(
+                self._dlq_producer.send(f"{record.topic}.dlq", record.value, key=record.key, headers=headers),
+                self.timeout_s,
+                "DLQ send",
+            )
+            await bounded(sent, self.timeout_s, "DLQ ack")
+        except Exception as dlq_exc:
+            raise ConsumerStalled(f"{self.name}: cannot write dead letter: {dlq_exc}") from dlq_exc
+        metrics.CONSUMER_EVENTS.labels(self.name, record.topic, "dead_lettered").inc()
+
+    def _observe_lag(self) -> None:
+        assert self._consumer is not None
+        for tp in self._consumer.assignment():
+            highwater = self._consumer.highwater(tp)
+            if highwater is None:
+                continue
+            position = self._processed.get(tp, self._committed.get(tp, highwater))
+            labels = (self.name, tp.topic, str(tp.partition))
+            metrics.CONSUMER_HIGHWATER.labels(*labels).set(highwater)
+            metrics.CONSUMER_POSITION.labels(*labels).set(position)
+            metrics.CONSUMER_LAG.labels(*labels).set(max(highwater - position, 0))

@@ -1,0 +1,88 @@
+"""Kafka client factories and the timeouts that bound every broker call.
+
+The embedded broker (Tansu) rejects InitProducerId, so producers are plain at-least-once producers
+(acks=all, no idempotence): exactly-once effects come from the outbox and the idempotent consumers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Iterable
+from typing import TypeVar
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.client import AIOKafkaClient
+from aiokafka.errors import TopicAlreadyExistsError
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class BrokerTimeout(RuntimeError):
+    """A broker call did not finish within its bound."""
+
+
+async def bounded(awaitable: Awaitable[T], timeout: float, what: str) -> T:
+    try:
+        return await asyncio.wait_for(awaitable, timeout)
+    except TimeoutError as exc:
+        raise BrokerTimeout(f"{what} did not finish within {timeout:.1f}s") from exc
+
+
+def new_producer(bootstrap: str, client_id: str, timeout_s: float) -> AIOKafkaProducer:
+    return AIOKafkaProducer(
+        bootstrap_servers=bootstrap,
+        client_id=client_id,
+        acks="all",
+        enable_idempotence=False,
+        linger_ms=2,
+        request_timeout_ms=int(timeout_s * 1000),
+        retry_backoff_ms=200,
+    )
+
+
+async def close_quietly(client, timeout_s: float, what: str) -> None:
+    """Stop a client without letting a dead broker hang shutdown."""
+    try:
+        await bounded(client.stop(), timeout_s, f"{what}.stop()")
+    except Exception as exc:  # shutting down: report and go on
+        log.warning("%s did not stop cleanly: %s", what, exc)
+
+
+async def ensure_topics(bootstrap: str, topics: Iterable[tuple[str, int]], timeout_s: float = 15.0) -> list[str]:
+    """Create missing topics (name, partitions); return those created."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000))
+    await bounded(admin.start(), timeout_s, "admin.start()")
+    created = []
+    try:
+        existing = set(await bounded(admin.list_topics(), timeout_s, "list_topics()"))
+        for name, partitions in topics:
+            if name in existing:
+                continue
+            try:
+                await bounded(
+                    admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)]),
+                    timeout_s,
+                    f"create_topics({name})",
+                )
+                created.append(name)
+            except TopicAlreadyExistsError:
+                pass
+    finally:
+        await close_quietly(admin, timeout_s, "admin")
+    return created
+
+
+async def broker_reachable(bootstrap: str, timeout_s: float = 2.0) -> bool:
+    """True when the broker answers a metadata request (a TCP accept alone proves nothing)."""
+    client = AIOKafkaClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000))
+    try:
+        await bounded(client.bootstrap(), timeout_s, "bootstrap")
+        await bounded(client.fetch_all_metadata(), timeout_s, "metadata")
+        return True
+    except Exception:
+        return False
+    finally:
+        await close_quietly(client, timeout_s, "metadata client")

@@ -1,0 +1,172 @@
+"""Transactional outbox: ``record`` inside the caller's transaction, ``OutboxRelay`` publishes.
+
+Guarantees:
+- An event is in the outbox iff the state change that caused it committed (same transaction).
+- The relay publishes rows in ``position`` order, so one aggregate's events reach its partition in the
+  order they were committed; a row is marked published only after the broker acknowledged it (acks=all).
+- While the broker is away the relay keeps the rows and retries with backoff; nothing is lost. After a
+  failure a row may be published again (at-least-once): consumers deduplicate by event id.
+- Among replicas of a service exactly one relays at a time (a PostgreSQL advisory lock), which is what
+  keeps the order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import time
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+
+from shared import metrics
+from shared.events import EventData, new_envelope
+from shared.events.envelope import Envelope, encode
+from shared.messaging.kafka import bounded, close_quietly, new_producer
+
+log = logging.getLogger(__name__)
+
+
+async def record(
+    conn: asyncpg.Connection,
+    payload: EventData,
+    *,
+    source: str,
+    correlation_id: str | None = None,
+    causation_id: str | None = None,
+) -> Envelope:
+    """Add an event to the outbox within the caller's open transaction."""
+    envelope = new_envelope(payload, source=source, correlation_id=correlation_id, causation_id=causation_id)
+    await conn.execute(
+        "INSERT INTO outbox (event_id, topic, key, event_type, envelope) VALUES ($1, $2, $3, $4, $5::jsonb)",
+        envelope.id,
+        envelope.topic.name,
+        envelope.subject,
+        envelope.type,
+        envelope.model_dump_json(),
+    )
+    return envelope
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        *,
+        service: str,
+        bootstrap: str,
+        timeout_s: float = 10.0,
+        poll_interval_s: float = 0.5,
+        batch_size: int = 500,
+    ) -> None:
+        self.pool = pool
+        self.service = service
+        self.bootstrap = bootstrap
+        self.timeout_s = timeout_s
+        self.poll_interval_s = poll_interval_s
+        self.batch_size = batch_size
+        self._wake = asyncio.Event()
+        self._producer: AIOKafkaProducer | None = None
+        self._lock_key = int.from_bytes(hashlib.sha256(f"relay:{service}".encode()).digest()[:8], "big", signed=True)
+
+    async def run(self) -> None:
+        """Relay until cancelled. Waits for leadership, then drains the outbox as rows arrive."""
+        backoff = 0.2
+        while True:
+            try:
+                await self._lead()
+                backoff = 0.2
+            except asyncio.CancelledError:
+                raise
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("outbox relay lost its database connection (%s); retrying in %.1fs", exc, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+            finally:
+                await self._drop_producer()
+
+    async def _lead(self) -> None:
+        conn: asyncpg.Connection = await self.pool.acquire()
+        try:
+            while not await conn.fetchval("SELECT pg_try_advisory_lock($1)", self._lock_key):
+                await asyncio.sleep(max(self.poll_interval_s, 1.0))
+            await conn.add_listener(f"{self.service}_outbox", self._on_notify)
+            try:
+                await self._drain_forever(conn)
+            finally:
+                with contextlib.suppress(Exception):
+                    await conn.remove_listener(f"{self.service}_outbox", self._on_notify)
+                with contextlib.suppress(Exception):
+                    await conn.execute("SELECT pg_advisory_unlock($1)", self._lock_key)
+        finally:
+            await self.pool.release(conn)
+
+    def _on_notify(self, *_args) -> None:
+        self._wake.set()
+
+    async def _drain_forever(self, conn: asyncpg.Connection) -> None:
+        backoff = 0.2
+        while True:
+            self._wake.clear()
+            try:
+                published = await self.publish_batch(conn)
+                backoff = 0.2
+            except asyncpg.PostgresError:
+                raise
+            except Exception as exc:  # broker away or slow: keep the rows, back off, start a fresh producer
+                metrics.OUTBOX_ERRORS.labels(self.service).inc()
+                log.warning("outbox relay could not publish (%s); retrying in %.1fs", exc, backoff)
+                await self._drop_producer()
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+                continue
+            if published < self.batch_size:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.poll_interval_s)
+
+    async def _get_producer(self) -> AIOKafkaProducer:
+        if self._producer is None:
+            producer = new_producer(self.bootstrap, f"{self.service}-relay", self.timeout_s)
+            try:
+                await bounded(producer.start(), self.timeout_s, "relay producer start")
+            except BaseException:
+                await close_quietly(producer, self.timeout_s, "relay producer")
+                raise
+            self._producer = producer
+        return self._producer
+
+    async def _drop_producer(self) -> None:
+        if self._producer is not None:
+            producer, self._producer = self._producer, None
+            await close_quietly(producer, self.timeout_s, "relay producer")
+
+    async def publish_batch(self, conn: asyncpg.Connection) -> int:
+        """Publish the oldest unpublished rows; return how many were published."""
+        rows = await conn.fetch(
+            """SELECT position, topic, envelope::text AS envelope, created_at FROM outbox
+               WHERE published_at IS NULL ORDER BY position LIMIT $1""",
+            self.batch_size,
+        )
+        self._observe_pending(rows, await conn.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL"))
+        if not rows:
+            return 0
+        producer = await self._get_producer()
+        sends = []
+        for row in rows:
+            key, value, headers = encode(Envelope.model_validate_json(row["envelope"]))
+            # send() only enqueues; awaiting the returned futures waits for the broker's acks.
+            sends.append(await bounded(producer.send(row["topic"], value, key=key, headers=headers), self.timeout_s, "send"))
+        await bounded(asyncio.gather(*sends), self.timeout_s, f"acks for {len(sends)} events")
+        await conn.execute(
+            "UPDATE outbox SET published_at = now() WHERE position = ANY($1::bigint[])", [r["position"] for r in rows]
+        )
+        metrics.OUTBOX_PUBLISHED.labels(self.service).inc(len(rows))
+        metrics.OUTBOX_LAST_PUBLISHED.labels(self.service).set(time.time())
+        return len(rows)
+
+    def _observe_pending(self, rows, pending: int) -> None:
+        metrics.OUTBOX_PENDING.labels(self.service).set(pending)
+        age = (time.time() - rows[0]["created_at"].timestamp()) if rows else 0.0
+        metrics.OUTBOX_OLDEST_PENDING_AGE.labels(self.service).set(age)

@@ -1,0 +1,31 @@
+"""Prometheus metrics of the messaging runtime, labelled by service and worker."""
+
+from prometheus_client import Counter, Gauge
+
+OUTBOX_PENDING = Gauge("cxc_outbox_pending", "Outbox rows not yet published", ["service"])
+OUTBOX_PUBLISHED = Counter("cxc_outbox_published_total", "Events published by the relay", ["service"])
+OUTBOX_ERRORS = Counter("cxc_outbox_publish_errors_total", "Failed publish attempts", ["service"])
+OUTBOX_LAST_PUBLISHED = Gauge(
+    "cxc_outbox_last_published_timestamp_seconds", "When the relay last published", ["service"]
+)
+OUTBOX_OLDEST_PENDING_AGE = Gauge(
+    "cxc_outbox_oldest_pending_age_seconds", "Age of the oldest unpublished outbox row", ["service"]
+)
+
+CONSUMER_EVENTS = Counter(
+    "cxc_consumer_events_total",
+    "Messages handled by a consumer, by outcome (applied, duplicate, ignored, dead_lettered)",
+    ["consumer", "topic", "outcome"],
+)
+CONSUMER_RETRIES = Counter("cxc_consumer_retries_total", "Handler retries", ["consumer", "topic"])
+CONSUMER_LAG = Gauge(
+    "cxc_consumer_lag", "Highwater minus processed position", ["consumer", "topic", "partition"]
+)
+CONSUMER_HIGHWATER = Gauge("cxc_consumer_highwater", "Partition highwater seen by the consumer", ["consumer", "topic", "partition"])
+CONSUMER_POSITION = Gauge("cxc_consumer_position", "Next offset to process", ["consumer", "topic", "partition"])
+CONSUMER_LAST_PROCESSED = Gauge(
+    "cxc_consumer_last_processed_timestamp_seconds", "When the consumer last handled a message", ["consumer"]
+)
+CONSUMER_LAST_EVENT_TIME = Gauge(
+    "cxc_consumer_last_event_time_seconds", "CloudEvents time of the last event handled", ["consumer"]
+)

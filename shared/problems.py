@@ -1,0 +1,78 @@
+"""RFC 9457 problem details for every error a service returns."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+PROBLEM_JSON = "application/problem+json"
+TYPE_BASE = "https://clusterxchange.eu/problems/"
+
+
+class Problem(Exception):
+    """Raise from a handler to answer with a problem+json response."""
+
+    def __init__(
+        self, status: int, detail: str, *, kind: str | None = None, title: str | None = None, headers=None, **extra: Any
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.kind = kind or HTTPStatus(status).phrase.lower().replace(" ", "-")
+        self.title = title or HTTPStatus(status).phrase
+        self.headers = headers
+        self.extra = extra
+
+
+def problem_response(
+    status: int, detail: str, *, kind: str | None = None, title: str | None = None, headers=None, instance=None, **extra
+) -> JSONResponse:
+    phrase = HTTPStatus(status).phrase
+    body = {
+        "type": TYPE_BASE + (kind or phrase.lower().replace(" ", "-")),
+        "title": title or phrase,
+        "status": status,
+        "detail": detail,
+    }
+    if instance:
+        body["instance"] = instance
+    body.update(extra)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def _field(loc: tuple) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    return ".".join(parts) or "body"
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(Problem)
+    async def _problem(request: Request, exc: Problem):
+        return problem_response(
+            exc.status, exc.detail, kind=exc.kind, title=exc.title, headers=exc.headers,
+            instance=request.url.path, **exc.extra,
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError):
+        errors = [
+            {"field": _field(tuple(e["loc"])), "message": e["msg"], "type": e["type"]} for e in exc.errors()
+        ]
+        names = ", ".join(sorted({e["field"] for e in errors}))
+        return problem_response(
+            422, f"The request is invalid: {names}", kind="validation-error", title="Validation failed",
+            instance=request.url.path, errors=errors,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException):
+        return problem_response(exc.status_code, str(exc.detail), headers=getattr(exc, "headers", None), instance=request.url.path)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception):
+        return problem_response(500, "An unexpected error occurred; it has been logged.", instance=request.url.path)

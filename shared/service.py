@@ -1,0 +1,178 @@
+"""The one shape every service runs in: settings → pool + migrations → workers → FastAPI → uvicorn.
+
+Connections are created in the lifespan and closed on shutdown. Background workers (the outbox relay,
+consumers) run as tasks; if one dies with an error the whole process exits non-zero, so the supervisor
+(``cxc run`` or the container runtime) restarts it rather than leaving a half-working service.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+
+import asyncpg
+import uvicorn
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse, PlainTextResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from shared import problems
+from shared.db import create_pool, migrate
+from shared.messaging.consumer import ConsumerRunner, Handler
+from shared.messaging.kafka import broker_reachable
+from shared.messaging.outbox import OutboxRelay
+from shared.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ConsumerSpec:
+    """A consumer group of this service: its name, topics and a handler per event type."""
+
+    name: str
+    topics: list[str]
+    handlers: dict[str, Handler]
+
+
+@dataclass
+class Service:
+    settings: ServiceSettings
+    migrations: str
+    routers: Sequence[APIRouter] = ()
+    consumers: Sequence[ConsumerSpec] = ()
+    publishes: bool = False
+    title: str = ""
+    on_startup: Callable[[Service], Awaitable[None]] | None = None
+    pool: asyncpg.Pool | None = field(default=None, init=False)
+    fatal: BaseException | None = field(default=None, init=False)
+    _tasks: list[asyncio.Task] = field(default_factory=list, init=False)
+    _server: uvicorn.Server | None = field(default=None, init=False)
+
+    # --- lifecycle ---------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        s = self.settings
+        self.pool = await create_pool(s.database_url, s.db_schema, min_size=s.db_pool_min, max_size=s.db_pool_max)
+        await migrate(self.pool, s.db_schema, self.migrations)
+        if self.on_startup:
+            await self.on_startup(self)
+        if self.publishes:
+            relay = OutboxRelay(
+                self.pool, service=s.service, bootstrap=s.kafka_bootstrap,
+                timeout_s=s.broker_timeout_s, poll_interval_s=s.relay_poll_interval_s,
+            )
+            self._spawn("outbox-relay", relay.run())
+        for spec in self.consumers:
+            runner = ConsumerRunner(
+                spec.name, self.pool, spec.handlers, topics=spec.topics, bootstrap=s.kafka_bootstrap,
+                timeout_s=s.broker_timeout_s, max_retries=s.consumer_max_retries,
+                session_timeout_ms=s.consumer_session_timeout_ms,
+            )
+            self._spawn(spec.name, runner.run())
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        if self.pool is not None:
+            await self.pool.close()
+            self.pool = None
+
+    def _spawn(self, name: str, coro) -> None:
+        task = asyncio.create_task(coro, name=name)
+        task.add_done_callback(self._worker_done)
+        self._tasks.append(task)
+
+    def _worker_done(self, task: asyncio.Task) -> None:
+        if task.cancelled():
+            return
+        exc = task.exception()
+        log.critical("worker %s stopped: %r; shutting the service down", task.get_name(), exc)
+        self.fatal = exc or RuntimeError(f"worker {task.get_name()} returned")
+        if self._server is not None:
+            self._server.should_exit = True
+
+    # --- HTTP --------------------------------------------------------------------------------------
+
+    def app(self) -> FastAPI:
+        @contextlib.asynccontextmanager
+        async def lifespan(app: FastAPI):
+            await self.start()
+            try:
+                yield
+            finally:
+                await self.stop()
+
+        app = FastAPI(title=self.title or f"ClusterXchange {self.settings.service}", lifespan=lifespan)
+        app.state.service = self
+        problems.install(app)
+        app.include_router(self._ops_router())
+        for router in self.routers:
+            app.include_router(router)
+        return app
+
+    def _ops_router(self) -> APIRouter:
+        router = APIRouter(tags=["ops"])
+
+        @router.get("/healthz")
+        async def healthz():
+            return {"status": "ok", "service": self.settings.service}
+
+        @router.get("/readyz")
+        async def readyz():
+            checks = {"database": await self._db_ok(), "broker": await broker_reachable(self.settings.kafka_bootstrap)}
+            checks["workers"] = self.fatal is None and all(not t.done() for t in self._tasks)
+            ready = all(checks.values())
+            return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
+
+        @router.get("/metrics")
+        async def metrics():
+            return PlainTextResponse(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+        return router
+
+    async def _db_ok(self) -> bool:
+        if self.pool is None:
+            return False
+        try:
+            async with self.pool.acquire(timeout=2) as conn:
+                await asyncio.wait_for(conn.fetchval("SELECT 1"), 2)
+            return True
+        except Exception:
+            return False
+
+    # --- process -----------------------------------------------------------------------------------
+
+    def run(self) -> int:
+        """Serve until SIGINT/SIGTERM; return 1 if a worker failed, so the supervisor restarts us."""
+        logging.basicConfig(
+            level=self.settings.log_level,
+            format=f"%(asctime)s {self.settings.service} %(levelname)s %(name)s: %(message)s",
+        )
+        config = uvicorn.Config(
+            self.app(), host=self.settings.host, port=self.settings.port, log_level=self.settings.log_level.lower(),
+            access_log=False, lifespan="on",
+        )
+        self._server = uvicorn.Server(config)
+        self._server.run()
+        if self.fatal is not None or not self._server.started:
+            return 1
+        return 0
+
+
+def pool_of(request: Request) -> asyncpg.Pool:
+    pool = request.app.state.service.pool
+    assert pool is not None, "pool is created in the lifespan"
+    return pool
+
+
+def main(build: Callable[[], Service]) -> None:
+    sys.exit(build().run())

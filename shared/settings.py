@@ -1,0 +1,61 @@
+"""Typed settings, one class per service, failing fast on bad or placeholder values.
+
+Infrastructure every service shares is read from ``CXC_*``; what is the service's own is read from
+``CXC_<SERVICE>_*`` (e.g. ``CXC_REPORTING_PORT``).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import AliasChoices, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "dev-secret"}
+
+
+def _shared(name: str):
+    return AliasChoices(f"CXC_{name}")
+
+
+class ServiceSettings(BaseSettings):
+    """Settings shared by every service. Subclasses set ``service`` and the env prefix."""
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+
+    service: str = "service"
+    env: Literal["dev", "test", "prod"] = Field("dev", validation_alias=_shared("ENV"))
+    database_url: str = Field(
+        "postgresql://postgres@127.0.0.1:5432/postgres", validation_alias=_shared("DATABASE_URL")
+    )
+    kafka_bootstrap: str = Field("127.0.0.1:9092", validation_alias=_shared("KAFKA_BOOTSTRAP"))
+    log_level: str = Field("INFO", validation_alias=_shared("LOG_LEVEL"))
+    host: str = "127.0.0.1"
+    port: int = 8000
+    db_pool_min: int = 1
+    db_pool_max: int = 10
+    # Broker calls that may hang (send, commit, stop) give up after this many seconds.
+    broker_timeout_s: float = Field(10.0, validation_alias=_shared("BROKER_TIMEOUT_S"))
+    consumer_session_timeout_ms: int = Field(10_000, validation_alias=_shared("CONSUMER_SESSION_TIMEOUT_MS"))
+    consumer_max_retries: int = Field(5, validation_alias=_shared("CONSUMER_MAX_RETRIES"))
+    relay_poll_interval_s: float = Field(0.5, validation_alias=_shared("RELAY_POLL_INTERVAL_S"))
+
+    @property
+    def db_schema(self) -> str:
+        return self.service
+
+    @property
+    def source(self) -> str:
+        return f"/cxc/{self.service}"
+
+
+class SecretSettingsMixin(BaseSettings):
+    """For services holding a signing secret: refuse placeholders outside dev and test."""
+
+    signing_secret: str = "dev-secret"
+
+    @model_validator(mode="after")
+    def _no_placeholder_secret_in_prod(self):
+        if getattr(self, "env", "dev") == "prod" and self.signing_secret in PLACEHOLDER_SECRETS:
+            raise ValueError(f"{type(self).__name__}: set a real signing secret in prod")
+        return self
