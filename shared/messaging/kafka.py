@@ -45,8 +45,9 @@ def new_producer(bootstrap: str, client_id: str, timeout_s: float) -> AIOKafkaPr
 
 async def close_quietly(client, timeout_s: float, what: str) -> None:
     """Stop a client without letting a dead broker hang shutdown."""
+    closer = client.stop if hasattr(client, "stop") else client.close
     try:
-        await bounded(client.stop(), timeout_s, f"{what}.stop()")
+        await bounded(closer(), timeout_s, f"{what} stop")
     except Exception as exc:  # shutting down: report and go on
         log.warning("%s did not stop cleanly: %s", what, exc)
 

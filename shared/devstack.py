@@ -1,0 +1,253 @@
+"""``cxc run``: the whole system on one machine, with nothing but Python.
+
+Starts embedded PostgreSQL and the embedded Kafka-API broker (unless ``CXC_DATABASE_URL`` /
+``CXC_KAFKA_BOOTSTRAP`` point at real ones), creates the topics, migrates and seeds, then runs the four
+services as separate processes under a supervisor that restarts a crashed one with backoff. Prints the
+URLs and dev API keys (also written to ``.cxc/dev.json``) and stops everything on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import asyncpg
+import httpx
+from rich.console import Console
+from rich.table import Table
+
+from shared.db import create_pool, migrate
+from shared.events.topics import TOPICS
+from shared.infra.embedded import EmbeddedBroker, EmbeddedPostgres, port_open
+from shared.messaging.kafka import ensure_topics
+
+SERVICES = ("registration", "matchmaking", "notifications", "reporting")
+console = Console(stderr=True)
+
+
+def service_settings(name: str):
+    """The settings class of a service, imported lazily so the CLI starts fast."""
+    import importlib
+
+    module = importlib.import_module(f"services.{name}.settings")
+    return next(v for k, v in vars(module).items() if k.endswith("Settings") and k != "ServiceSettings")
+
+
+@dataclass
+class Supervised:
+    name: str
+    cmd: list[str]
+    env: dict[str, str]
+    log_path: Path
+    proc: subprocess.Popen | None = None
+    restarts: int = 0
+    started_at: float = 0.0
+    next_start: float = 0.0
+    backoff: float = 1.0
+    history: list[int] = field(default_factory=list)
+
+    def start(self) -> None:
+        log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child
+        self.proc = subprocess.Popen(
+            self.cmd, env=self.env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        log.close()
+        self.started_at = time.monotonic()
+
+    def poll(self) -> int | None:
+        return None if self.proc is None else self.proc.poll()
+
+    def stop(self, timeout: float = 15) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)
+
+
+class DevStack:
+    def __init__(self, home: Path) -> None:
+        self.home = home.resolve()
+        self.logs = self.home / "logs"
+        self.pg: EmbeddedPostgres | None = None
+        self.broker: EmbeddedBroker | None = None
+        self.children: list[Supervised] = []
+        self._stopping = False
+
+    # --- infrastructure ----------------------------------------------------------------------------
+
+    def start_infra(self) -> tuple[str, str]:
+        self.logs.mkdir(parents=True, exist_ok=True)
+        dsn = os.environ.get("CXC_DATABASE_URL")
+        if not dsn:
+            port = int(os.environ.get("CXC_EMBEDDED_PG_PORT", "55432"))
+            if port_open(port):
+                raise SystemExit(f"port {port} (embedded PostgreSQL) is taken: set CXC_EMBEDDED_PG_PORT")
+            console.print(f"[bold]PostgreSQL[/] embedded, data in {self.home / 'pgdata'}")
+            self.pg = EmbeddedPostgres(self.home / "pgdata", port)
+            dsn = self.pg.start()
+        bootstrap = os.environ.get("CXC_KAFKA_BOOTSTRAP")
+        if not bootstrap:
+            port = int(os.environ.get("CXC_EMBEDDED_BROKER_PORT", "9092"))
+            if port_open(port):
+                raise SystemExit(f"port {port} (embedded broker) is taken: set CXC_EMBEDDED_BROKER_PORT")
+            console.print("[bold]Kafka-API broker[/] embedded (Tansu, memory-only)")
+            self.broker = EmbeddedBroker(port, self.logs / "broker.log")
+            bootstrap = self.broker.start()
+        return dsn, bootstrap
+
+    async def prepare(self, dsn: str, bootstrap: str) -> dict[str, str]:
+        """Topics, registration schema and seed data, dev keys."""
+        from services.registration import seed
+
+        created = await ensure_topics(bootstrap, [(t.name, t.partitions) for t in TOPICS.values()]
+                                      + [(t.dlq, t.partitions) for t in TOPICS.values()])
+        if created:
+            console.print(f"created topics: {', '.join(created)}")
+        pool = await create_pool(dsn, "registration", max_size=2)
+        try:
+            await migrate(pool, "registration", "services.registration.migrations")
+            async with pool.acquire() as conn:
+                await seed.seed_clusters(conn)
+                known = self._read_dev_json().get("keys")
+                return await seed.dev_keys(conn, known)
+        finally:
+            await pool.close()
+
+    def _read_dev_json(self) -> dict:
+        path = self.home / "dev.json"
+        try:
+            return json.loads(path.read_text())
+        except (OSError, ValueError):
+            return {}
+
+    # --- services ----------------------------------------------------------------------------------
+
+    def start_services(self, dsn: str, bootstrap: str) -> dict[str, str]:
+        urls = {}
+        for name in SERVICES:
+            settings = service_settings(name)()
+            env = {**os.environ, "CXC_DATABASE_URL": dsn, "CXC_KAFKA_BOOTSTRAP": bootstrap, "PYTHONUNBUFFERED": "1"}
+            child = Supervised(name, [sys.executable, "-m", f"services.{name}"], env, self.logs / f"{name}.log")
+            child.start()
+            self.children.append(child)
+            urls[name] = f"http://{settings.host}:{settings.port}"
+        return urls
+
+    def wait_ready(self, urls: dict[str, str], timeout: float = 90) -> None:
+        deadline = time.monotonic() + timeout
+        pending = dict(urls)
+        with httpx.Client(timeout=3) as http:
+            while pending and time.monotonic() < deadline:
+                for name, url in list(pending.items()):
+                    try:
+                        if http.get(f"{url}/readyz").status_code == 200:
+                            del pending[name]
+                            console.print(f"  [green]✓[/] {name} ready")
+                    except httpx.HTTPError:
+                        pass
+                self.supervise_once()
+                time.sleep(0.2)
+        if pending:
+            names = ", ".join(pending)
+            raise SystemExit(f"not ready after {timeout:.0f}s: {names}; see {self.logs}/<service>.log")
+
+    def supervise_once(self) -> None:
+        now = time.monotonic()
+        for child in self.children:
+            code = child.poll()
+            if code is None:
+                if now - child.started_at > 60:
+                    child.backoff = 1.0
+                continue
+            if child.next_start == 0.0:
+                child.history.append(code)
+                child.next_start = now + child.backoff
+                console.print(
+                    f"[yellow]{child.name} exited with {code}; restarting in {child.backoff:.0f}s[/] "
+                    f"(log: {child.log_path})"
+                )
+                child.backoff = min(child.backoff * 2, 30.0)
+            elif now >= child.next_start:
+                child.restarts += 1
+                child.next_start = 0.0
+                child.start()
+        if self.broker and self.broker.proc and self.broker.proc.poll() is not None:
+            console.print("[yellow]embedded broker exited; restarting it (its log starts empty)[/]")
+            self.broker.start()
+            asyncio.run(ensure_topics(self.broker.bootstrap, [(t.name, t.partitions) for t in TOPICS.values()]
+                                      + [(t.dlq, t.partitions) for t in TOPICS.values()]))
+
+    def stop(self) -> None:
+        if self._stopping:
+            return
+        self._stopping = True
+        console.print("stopping services…")
+        for child in self.children:
+            if child.proc and child.proc.poll() is None:
+                child.proc.send_signal(signal.SIGTERM)
+        for child in self.children:
+            child.stop()
+        if self.broker:
+            self.broker.stop()
+        if self.pg:
+            self.pg.stop()
+        console.print("stopped.")
+
+    # --- reporting ---------------------------------------------------------------------------------
+
+    def announce(self, urls: dict[str, str], keys: dict[str, str], dsn: str, bootstrap: str) -> None:
+        (self.home / "dev.json").write_text(
+            json.dumps({"urls": urls, "keys": keys, "database_url": dsn, "kafka_bootstrap": bootstrap}, indent=2)
+        )
+        table = Table(title="ClusterXchange is running", show_lines=False)
+        table.add_column("service")
+        table.add_column("url")
+        for name, url in urls.items():
+            table.add_row(name, url)
+        console.print(table)
+        keys_table = Table(title="Dev API keys (Authorization: Bearer <key>)")
+        keys_table.add_column("who")
+        keys_table.add_column("key")
+        for who, key in keys.items():
+            keys_table.add_row(who, key)
+        console.print(keys_table)
+        console.print(f"database: {dsn}\nbroker:   {bootstrap}\nwritten to {self.home / 'dev.json'}; "
+                      f"logs in {self.logs}. Ctrl-C stops everything.")
+        print(json.dumps({"ready": True, "dev_json": str(self.home / "dev.json")}), flush=True)
+
+
+def run(home: Path) -> int:
+    stack = DevStack(home)
+
+    def _terminate(*_):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        dsn, bootstrap = stack.start_infra()
+        keys = asyncio.run(stack.prepare(dsn, bootstrap))
+        urls = stack.start_services(dsn, bootstrap)
+        stack.wait_ready(urls)
+        stack.announce(urls, keys, dsn, bootstrap)
+        while True:
+            stack.supervise_once()
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        return 0
+    except (asyncpg.PostgresError, OSError, RuntimeError) as exc:
+        console.print(f"[red]cannot start: {exc}[/]")
+        return 1
+    finally:
+        stack.stop()
