@@ -55,8 +55,8 @@ def _migration_files(package: str) -> list[tuple[str, str]]:
     return [(name, root.joinpath(name).read_text()) for name in files]
 
 
-async def migrate(pool: asyncpg.Pool, schema: str, package: str) -> list[str]:
-    """Apply the shared runtime migrations, then the service's own; return the names applied now."""
+async def migrate(pool: asyncpg.Pool, schema: str, package: str | None) -> list[str]:
+    """Apply the shared runtime migrations, then the service's own (if any); return the names applied now."""
     applied_now: list[str] = []
     async with pool.acquire() as conn:
         lock_key = int.from_bytes(hashlib.sha256(f"migrate:{schema}".encode()).digest()[:8], "big", signed=True)
@@ -69,7 +69,8 @@ async def migrate(pool: asyncpg.Pool, schema: str, package: str) -> list[str]:
                        applied_at timestamptz NOT NULL DEFAULT now())"""
             )
             done = {r["name"]: r["checksum"] for r in await conn.fetch("SELECT name, checksum FROM schema_migrations")}
-            for source, prefix in ((SHARED_MIGRATIONS, "shared/"), (package, "")):
+            sources = [(SHARED_MIGRATIONS, "shared/")] + ([(package, "")] if package else [])
+            for source, prefix in sources:
                 for filename, sql in _migration_files(source):
                     name = prefix + filename
                     checksum = hashlib.sha256(sql.encode()).hexdigest()

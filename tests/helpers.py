@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import TypeVar
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from shared.events.catalogue import ParticipantRegistered, Profile
+
+T = TypeVar("T")
+
+
+async def eventually(check: Callable[[], Awaitable[T]], timeout: float = 20.0, interval: float = 0.1) -> T:
+    """Poll ``check`` until it returns a truthy value; fail with the last value after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = await check()
+        if last:
+            return last
+        await asyncio.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s; last value: {last!r}")
+
+
+async def read_all(bootstrap: str, topic: str, *, expect: int, timeout: float = 20.0) -> list:
+    """Read a topic from the beginning without a consumer group until ``expect`` records arrived."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        partitions = await eventually(lambda: _partitions(consumer, topic), timeout)
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        records: list = []
+        deadline = time.monotonic() + timeout
+        while len(records) < expect and time.monotonic() < deadline:
+            for batch in (await consumer.getmany(timeout_ms=200)).values():
+                records.extend(batch)
+        return records
+    finally:
+        await consumer.stop()
+
+
+async def _partitions(consumer: AIOKafkaConsumer, topic: str):
+    await consumer._client.force_metadata_update()
+    return consumer.partitions_for_topic(topic)
+
+
+def participant_registered(pid: str, cluster: str = "pole-scs", country: str = "PL") -> ParticipantRegistered:
+    return ParticipantRegistered(
+        participant_id=pid,
+        profile=Profile(cluster_id=cluster, kind="sme", name=f"Company {pid}", country=country),
+        registered_at=datetime.now(UTC),
+    )

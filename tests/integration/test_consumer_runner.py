@@ -1,0 +1,130 @@
+"""The consumer runner against real PostgreSQL and a real Kafka-API broker."""
+
+import asyncio
+import uuid
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from shared.db import create_pool, migrate
+from shared.events import encode, new_envelope
+from shared.messaging.consumer import ConsumerRunner
+from shared.messaging.kafka import ensure_topics
+from tests.helpers import eventually, participant_registered, read_all
+
+pytestmark = pytest.mark.integration
+TOPIC = "cxc.participants"
+
+
+@pytest.fixture
+async def pool(database_url):
+    pool = await create_pool(database_url, "consumertest", max_size=4)
+    await migrate(pool, "consumertest", None)
+    # Deliberately no unique constraint: applying an event twice would show as two rows.
+    await pool.execute("CREATE TABLE effects (event_id uuid NOT NULL, subject text NOT NULL)")
+    yield pool
+    await pool.close()
+
+
+async def record_effect(conn, envelope):
+    if envelope.subject.startswith("poison"):
+        raise ValueError(f"cannot apply {envelope.subject}")
+    await conn.execute("INSERT INTO effects VALUES ($1, $2)", envelope.id, envelope.subject)
+
+
+@pytest.fixture
+async def consume(pool, kafka_bootstrap):
+    await ensure_topics(kafka_bootstrap, [(TOPIC, 4), (f"{TOPIC}.dlq", 4)])
+    tasks = []
+    group = f"test-{uuid.uuid4().hex[:8]}"
+
+    def start(**kw):
+        runner = ConsumerRunner(
+            group, pool, {"participant.registered": record_effect}, topics=[TOPIC], bootstrap=kafka_bootstrap,
+            timeout_s=5, max_retries=2, retry_base_s=0.01, session_timeout_ms=6000, **kw,
+        )
+        tasks.append(asyncio.create_task(runner.run()))
+        return runner
+
+    yield start
+    for task in tasks:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+@pytest.fixture
+async def producer(kafka_bootstrap):
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+    await producer.start()
+    yield producer
+    await producer.stop()
+
+
+async def send(producer, value: bytes, key: bytes = b"k"):
+    await (await producer.send(TOPIC, value, key=key))
+
+
+def effects_for(pool, subject):
+    async def rows():
+        return await pool.fetch("SELECT * FROM effects WHERE subject = $1", subject)
+
+    return rows
+
+
+async def test_a_consumer_given_the_same_event_twice_applies_it_once(pool, consume, producer):
+    pid = f"dup-{uuid.uuid4()}"
+    env = new_envelope(participant_registered(pid), source="/test")
+    key, value, _ = encode(env)
+    await send(producer, value, key)
+    await send(producer, value, key)  # a redelivery, e.g. the relay retrying after a lost ack
+    marker = f"after-{uuid.uuid4()}"
+    await send(producer, encode(new_envelope(participant_registered(marker), source="/test"))[1], marker.encode())
+    consume()
+    await eventually(effects_for(pool, marker), timeout=30)
+    assert len(await effects_for(pool, pid)()) == 1
+
+
+async def test_undecodable_message_lands_in_dlq_and_the_next_good_one_is_processed(
+    pool, consume, producer, kafka_bootstrap
+):
+    await send(producer, b"\x00\x01 definitely not an event", b"same-key")
+    good = f"good-{uuid.uuid4()}"
+    await send(producer, encode(new_envelope(participant_registered(good), source="/test"))[1], b"same-key")
+    consume()
+    await eventually(effects_for(pool, good), timeout=30)
+    [dead] = await read_all(kafka_bootstrap, f"{TOPIC}.dlq", expect=1)
+    headers = dict(dead.headers)
+    assert dead.value == b"\x00\x01 definitely not an event"
+    assert headers["cxc_error_stage"] == b"decode"
+    assert headers["cxc_original_topic"] == TOPIC.encode()
+    assert b"not JSON" in headers["cxc_error_message"]
+
+
+async def test_handler_failing_past_its_retries_is_dead_lettered_and_consumption_goes_on(
+    pool, consume, producer, kafka_bootstrap
+):
+    poison = f"poison-{uuid.uuid4()}"
+    good = f"good-{uuid.uuid4()}"
+    await send(producer, encode(new_envelope(participant_registered(poison), source="/test"))[1], b"k")
+    await send(producer, encode(new_envelope(participant_registered(good), source="/test"))[1], b"k")
+    consume()
+    await eventually(effects_for(pool, good), timeout=30)
+    [dead] = await read_all(kafka_bootstrap, f"{TOPIC}.dlq", expect=1)
+    assert dict(dead.headers)["cxc_error_class"] == b"ValueError"
+    assert await pool.fetchval("SELECT count(*) FROM processed_events WHERE event_type = 'participant.registered'") == 1
+
+
+async def test_offsets_are_committed_after_processing(pool, consume, producer, kafka_bootstrap):
+    subject = f"commit-{uuid.uuid4()}"
+    await send(producer, encode(new_envelope(participant_registered(subject), source="/test"))[1], b"one-key")
+    runner = consume()
+    await eventually(effects_for(pool, subject), timeout=30)
+    [row] = await pool.fetch("SELECT kafka_partition, kafka_offset FROM processed_events")
+    tp = TopicPartition(TOPIC, row["kafka_partition"])
+    probe = AIOKafkaConsumer(bootstrap_servers=kafka_bootstrap, group_id=runner.name, enable_auto_commit=False)
+    await probe.start()
+    try:
+        committed = await eventually(lambda: probe.committed(tp), timeout=10)
+        assert committed == row["kafka_offset"] + 1
+    finally:
+        await probe.stop()

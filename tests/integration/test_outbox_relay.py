@@ -1,0 +1,107 @@
+"""The outbox relay against real PostgreSQL and a real Kafka-API broker."""
+
+import asyncio
+import json
+import uuid
+
+import pytest
+
+from shared.db import create_pool, migrate
+from shared.messaging import outbox
+from shared.messaging.kafka import ensure_topics
+from shared.messaging.outbox import OutboxRelay
+from tests.helpers import eventually, participant_registered, read_all
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def pool(database_url):
+    pool = await create_pool(database_url, "relaytest", max_size=4)
+    await migrate(pool, "relaytest", None)
+    yield pool
+    await pool.close()
+
+
+async def unpublished(pool) -> int:
+    return await pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+
+
+async def start_relay(pool, bootstrap, **kw):
+    relay = OutboxRelay(pool, service="relaytest", bootstrap=bootstrap, timeout_s=2.0, poll_interval_s=0.2, **kw)
+    return asyncio.create_task(relay.run())
+
+
+async def stop(task):
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+async def test_relay_publishes_one_aggregates_events_in_commit_order(pool, kafka_bootstrap):
+    await ensure_topics(kafka_bootstrap, [("cxc.participants", 4)])
+    pid = str(uuid.uuid4())
+    ids = []
+    for _ in range(5):
+        async with pool.acquire() as conn, conn.transaction():
+            ids.append((await outbox.record(conn, participant_registered(pid), source="/test")).id)
+    relay = await start_relay(pool, kafka_bootstrap)
+    try:
+        await eventually(lambda: _zero(pool))
+        records = [r for r in await read_all(kafka_bootstrap, "cxc.participants", expect=5) if r.key == pid.encode()]
+        assert [json.loads(r.value)["id"] for r in records] == ids
+        assert len({r.partition for r in records}) == 1
+    finally:
+        await stop(relay)
+
+
+async def _zero(pool):
+    return await unpublished(pool) == 0
+
+
+async def test_rolled_back_transaction_publishes_nothing(pool, kafka_bootstrap):
+    with pytest.raises(RuntimeError):
+        async with pool.acquire() as conn, conn.transaction():
+            await outbox.record(conn, participant_registered("never"), source="/test")
+            raise RuntimeError("the business change failed")
+    assert await pool.fetchval("SELECT count(*) FROM outbox") == 0
+
+
+async def test_relay_keeps_the_event_while_the_broker_is_stopped_and_publishes_it_after(pool, embedded_broker):
+    await ensure_topics(embedded_broker.bootstrap, [("cxc.participants", 4)])
+    relay = await start_relay(pool, embedded_broker.bootstrap)
+    try:
+        async with pool.acquire() as conn, conn.transaction():
+            await outbox.record(conn, participant_registered("warm-up"), source="/test")
+        await eventually(lambda: _zero(pool))
+
+        embedded_broker.pause()  # SIGSTOP: the broker accepts connections but answers nothing
+        try:
+            async with pool.acquire() as conn, conn.transaction():
+                kept = await outbox.record(conn, participant_registered("while-down"), source="/test")
+            await asyncio.sleep(5)  # > 2 publish timeouts of the relay
+            assert await unpublished(pool) == 1, "the event must stay in the outbox while the broker is away"
+        finally:
+            embedded_broker.resume()  # SIGCONT
+
+        await eventually(lambda: _zero(pool), timeout=30)
+        records = await read_all(embedded_broker.bootstrap, "cxc.participants", expect=2)
+        assert kept.id in {json.loads(r.value)["id"] for r in records}
+    finally:
+        await stop(relay)
+
+
+async def test_only_one_replica_relays_at_a_time(pool, kafka_bootstrap):
+    await ensure_topics(kafka_bootstrap, [("cxc.participants", 4)])
+    first = await start_relay(pool, kafka_bootstrap)
+    second = await start_relay(pool, kafka_bootstrap)
+    try:
+        for i in range(20):
+            async with pool.acquire() as conn, conn.transaction():
+                await outbox.record(conn, participant_registered(f"replica-{i}"), source="/test")
+        await eventually(lambda: _zero(pool))
+        locks = await pool.fetchval("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted")
+        assert locks == 1
+    finally:
+        await stop(first)
+        await stop(second)
