@@ -60,13 +60,11 @@ def cmd_schemas_export(args) -> int:
 
 
 def cmd_topics_create(args) -> int:
-    from shared.events.topics import TOPICS
+    from shared.events.topics import topic_specs
     from shared.messaging.kafka import ensure_topics
     from shared.settings import ServiceSettings
 
-    bootstrap = ServiceSettings().kafka_bootstrap
-    specs = [(t.name, t.partitions) for t in TOPICS.values()] + [(t.dlq, t.partitions) for t in TOPICS.values()]
-    created = asyncio.run(ensure_topics(bootstrap, specs))
+    created = asyncio.run(ensure_topics(ServiceSettings().kafka_bootstrap, topic_specs()))
     print(f"created {len(created)} topics" + (f": {', '.join(created)}" if created else " (all existed)"))
     return 0
 

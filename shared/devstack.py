@@ -24,11 +24,30 @@ from rich.console import Console
 from rich.table import Table
 
 from shared.db import create_pool, migrate
-from shared.events.topics import TOPICS
+from shared.events.topics import topic_specs
 from shared.infra.embedded import EmbeddedBroker, EmbeddedPostgres, port_open
 from shared.messaging.kafka import ensure_topics
 
 SERVICES = ("registration", "matchmaking", "notifications", "reporting")
+
+
+async def replay_outboxes(conn) -> int:
+    """The embedded broker starts with an empty log: mark every outbox row unpublished so the relays
+    publish the whole retained history again. Consumers deduplicate by event id, so what they had
+    already applied changes nothing, and events that were published but not yet consumed when the old
+    broker stopped are not lost."""
+    schemas = await conn.fetch(
+        "SELECT table_schema FROM information_schema.tables WHERE table_name = 'outbox' AND table_schema = ANY($1)",
+        list(SERVICES),
+    )
+    replayed = 0
+    for row in schemas:
+        status = await conn.execute(f'UPDATE "{row["table_schema"]}".outbox SET published_at = NULL '
+                                    "WHERE published_at IS NOT NULL")
+        replayed += int(status.split()[-1])
+    if replayed:
+        console.print(f"the embedded broker starts empty: re-publishing {replayed} events from the outboxes")
+    return replayed
 console = Console(stderr=True)
 
 
@@ -84,6 +103,7 @@ class DevStack:
         self.broker: EmbeddedBroker | None = None
         self.children: list[Supervised] = []
         self._stopping = False
+        self.dsn = ""
 
     # --- infrastructure ----------------------------------------------------------------------------
 
@@ -111,19 +131,29 @@ class DevStack:
         """Topics, registration schema and seed data, dev keys."""
         from services.registration import seed
 
-        created = await ensure_topics(bootstrap, [(t.name, t.partitions) for t in TOPICS.values()]
-                                      + [(t.dlq, t.partitions) for t in TOPICS.values()])
+        created = await ensure_topics(bootstrap, topic_specs())
         if created:
             console.print(f"created topics: {', '.join(created)}")
         pool = await create_pool(dsn, "registration", max_size=2)
         try:
             await migrate(pool, "registration", "services.registration.migrations")
+            if self.broker:
+                await replay_outboxes(pool)
             async with pool.acquire() as conn:
                 await seed.seed_clusters(conn)
                 known = self._read_dev_json().get("keys")
                 return await seed.dev_keys(conn, known)
         finally:
             await pool.close()
+
+    async def _refill_broker(self) -> None:
+        assert self.broker is not None
+        await ensure_topics(self.broker.bootstrap, topic_specs())
+        conn = await asyncpg.connect(self.dsn)
+        try:
+            await replay_outboxes(conn)
+        finally:
+            await conn.close()
 
     def _read_dev_json(self) -> dict:
         path = self.home / "dev.json"
@@ -186,8 +216,7 @@ class DevStack:
         if self.broker and self.broker.proc and self.broker.proc.poll() is not None:
             console.print("[yellow]embedded broker exited; restarting it (its log starts empty)[/]")
             self.broker.start()
-            asyncio.run(ensure_topics(self.broker.bootstrap, [(t.name, t.partitions) for t in TOPICS.values()]
-                                      + [(t.dlq, t.partitions) for t in TOPICS.values()]))
+            asyncio.run(self._refill_broker())
 
     def stop(self) -> None:
         if self._stopping:
@@ -237,6 +266,7 @@ def run(home: Path) -> int:
     signal.signal(signal.SIGTERM, _terminate)
     try:
         dsn, bootstrap = stack.start_infra()
+        stack.dsn = dsn
         keys = asyncio.run(stack.prepare(dsn, bootstrap))
         urls = stack.start_services(dsn, bootstrap)
         stack.wait_ready(urls)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -50,6 +51,7 @@ class Service:
     on_startup: Callable[[Service], Awaitable[None]] | None = None
     pool: asyncpg.Pool | None = field(default=None, init=False)
     fatal: BaseException | None = field(default=None, init=False)
+    runners: list[ConsumerRunner] = field(default_factory=list, init=False)
     _tasks: list[asyncio.Task] = field(default_factory=list, init=False)
     _server: uvicorn.Server | None = field(default=None, init=False)
 
@@ -73,6 +75,7 @@ class Service:
                 timeout_s=s.broker_timeout_s, max_retries=s.consumer_max_retries,
                 session_timeout_ms=s.consumer_session_timeout_ms,
             )
+            self.runners.append(runner)
             self._spawn(spec.name, runner.run())
 
     async def stop(self) -> None:
@@ -82,6 +85,7 @@ class Service:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks.clear()
+        self.runners.clear()
         if self.pool is not None:
             await self.pool.close()
             self.pool = None
@@ -124,12 +128,13 @@ class Service:
 
         @router.get("/healthz")
         async def healthz():
-            return {"status": "ok", "service": self.settings.service}
+            return {"status": "ok", "service": self.settings.service, "pid": os.getpid()}
 
         @router.get("/readyz")
         async def readyz():
             checks = {"database": await self._db_ok(), "broker": await broker_reachable(self.settings.kafka_bootstrap)}
             checks["workers"] = self.fatal is None and all(not t.done() for t in self._tasks)
+            checks["consumers"] = all(r.assigned for r in self.runners)
             ready = all(checks.values())
             return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
 

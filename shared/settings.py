@@ -21,7 +21,7 @@ def _shared(name: str):
 class ServiceSettings(BaseSettings):
     """Settings shared by every service. Subclasses set ``service`` and the env prefix."""
 
-    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(extra="ignore", frozen=True, populate_by_name=True)
 
     service: str = "service"
     env: Literal["dev", "test", "prod"] = Field("dev", validation_alias=_shared("ENV"))

@@ -48,6 +48,6 @@ def topic_for_type(event_type: str) -> Topic:
     raise KeyError(f"no topic carries {event_type!r}")
 
 
-def all_topic_names(with_dlq: bool = True) -> list[str]:
-    names = [t.name for t in TOPICS.values()]
-    return names + [t.dlq for t in TOPICS.values()] if with_dlq else names
+def topic_specs() -> list[tuple[str, int]]:
+    """(name, partitions) of every topic and its dead-letter topic, for creation."""
+    return [(t.name, t.partitions) for t in TOPICS.values()] + [(t.dlq, t.partitions) for t in TOPICS.values()]

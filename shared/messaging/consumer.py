@@ -61,6 +61,7 @@ class _CommitOnRevoke(ConsumerRebalanceListener):
         self.runner.forget(revoked)
 
     async def on_partitions_assigned(self, assigned) -> None:
+        self.runner.assigned = True
         log.info("%s assigned %s", self.runner.name, sorted(f"{tp.topic}[{tp.partition}]" for tp in assigned))
 
 
@@ -93,6 +94,7 @@ class ConsumerRunner:
         self._dlq_producer = None
         self._processed: dict[TopicPartition, int] = {}
         self._committed: dict[TopicPartition, int] = {}
+        self.assigned = False  # joined its group and got partitions: what readiness waits for
 
     async def run(self) -> None:
         """Consume until cancelled (graceful: commits what was processed) or stalled (raises)."""
