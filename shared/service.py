@@ -22,6 +22,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from shared import problems
+from shared.auth import KEY_REPLICA_HANDLERS
 from shared.db import create_pool, migrate
 from shared.messaging.consumer import ConsumerRunner, Handler
 from shared.messaging.kafka import broker_reachable
@@ -47,6 +48,7 @@ class Service:
     routers: Sequence[APIRouter] = ()
     consumers: Sequence[ConsumerSpec] = ()
     publishes: bool = False
+    issues_keys: bool = False  # registration issues API keys; every other service replicates them
     title: str = ""
     on_startup: Callable[[Service], Awaitable[None]] | None = None
     pool: asyncpg.Pool | None = field(default=None, init=False)
@@ -69,7 +71,10 @@ class Service:
                 timeout_s=s.broker_timeout_s, poll_interval_s=s.relay_poll_interval_s,
             )
             self._spawn("outbox-relay", relay.run())
-        for spec in self.consumers:
+        consumers = list(self.consumers)
+        if not self.issues_keys:
+            consumers.append(ConsumerSpec(f"{s.service}-keys", ["cxc.keys"], KEY_REPLICA_HANDLERS))
+        for spec in consumers:
             runner = ConsumerRunner(
                 spec.name, self.pool, spec.handlers, topics=spec.topics, bootstrap=s.kafka_bootstrap,
                 timeout_s=s.broker_timeout_s, max_retries=s.consumer_max_retries,

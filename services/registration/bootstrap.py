@@ -13,5 +13,6 @@ def build(settings: RegistrationSettings | None = None) -> Service:
         migrations="services.registration.migrations",
         routers=[router],
         publishes=True,
+        issues_keys=True,
         title="ClusterXchange registration (ingress API)",
     )

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncpg
 
 from services.registration.adapters import repository
+from services.registration.handlers import SOURCE
+from shared import auth
 
 PARTNERS = [
     # id, name, country, city
@@ -30,14 +32,18 @@ async def dev_keys(conn: asyncpg.Connection, known: dict[str, str] | None) -> di
     """
     wanted = ["coordinator", "ops", *(p[0] for p in PARTNERS)]
     if known and set(known) >= set(wanted):
-        valid = [await repository.key_is_valid(conn, known[name]) for name in wanted]
+        valid = [await auth.find_key(conn, known[name]) is not None for name in wanted]
         if all(valid):
             return {name: known[name] for name in wanted}
     async with conn.transaction():
         keys = {
-            "coordinator": await repository.add_key(conn, COORDINATOR_CLUSTER, "coordinator", "dev coordinator"),
-            "ops": await repository.add_key(conn, COORDINATOR_CLUSTER, "ops", "dev ops"),
+            "coordinator": await _issue(conn, COORDINATOR_CLUSTER, "coordinator", "dev coordinator"),
+            "ops": await _issue(conn, COORDINATOR_CLUSTER, "ops", "dev ops"),
         }
         for cid, *_ in PARTNERS:
-            keys[cid] = await repository.add_key(conn, cid, "partner", f"dev partner {cid}")
+            keys[cid] = await _issue(conn, cid, "partner", f"dev partner {cid}")
     return keys
+
+
+async def _issue(conn: asyncpg.Connection, cluster_id: str, role: str, label: str) -> str:
+    return (await auth.issue_key(conn, cluster_id, role, label, source=SOURCE))[1]

@@ -308,6 +308,30 @@ class MeetingHeld(_MeetingEvent):
     type = "meeting.held"
 
 
+# --- apikey.* ------------------------------------------------------------------------------------
+
+
+@event
+class ApiKeyIssued(EventData):
+    """Lets every service authenticate callers without a call to registration. Carries the SHA-256 digest
+    of a 256-bit random key, never the key: the digest cannot be turned back into a usable key."""
+
+    type = "apikey.issued"
+    key_id: str
+    cluster_id: str
+    role: Literal["partner", "coordinator", "ops"]
+    key_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    prefix: str = Field(description="First characters of the key, to recognise it in listings")
+    label: str | None = None
+
+
+@event
+class ApiKeyRevoked(EventData):
+    type = "apikey.revoked"
+    key_id: str
+    cluster_id: str
+
+
 # --- notification.* ------------------------------------------------------------------------------
 
 

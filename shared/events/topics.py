@@ -36,6 +36,7 @@ TOPICS: dict[str, Topic] = {
         Topic("cxc.matches", key="activity_id", prefixes=("match",)),
         Topic("cxc.meetings", key="activity_id", prefixes=("meeting",)),
         Topic("cxc.notifications", key="notification_id", prefixes=("notification",)),
+        Topic("cxc.keys", key="key_id", prefixes=("apikey",), partitions=1),
     )
 }
 

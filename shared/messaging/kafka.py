@@ -25,10 +25,24 @@ class BrokerTimeout(RuntimeError):
 
 
 async def bounded(awaitable: Awaitable[T], timeout: float, what: str) -> T:
+    """Await at most ``timeout`` seconds. Unlike ``asyncio.wait_for`` this never waits for the inner call
+    to acknowledge its cancellation, which a client stuck on a dead broker may never do."""
+    task = asyncio.ensure_future(awaitable)
     try:
-        return await asyncio.wait_for(awaitable, timeout)
-    except TimeoutError as exc:
-        raise BrokerTimeout(f"{what} did not finish within {timeout:.1f}s") from exc
+        done, _ = await asyncio.wait({task}, timeout=timeout)
+    except asyncio.CancelledError:
+        task.cancel()
+        raise
+    if not done:
+        task.cancel()
+        task.add_done_callback(_consume_result)
+        raise BrokerTimeout(f"{what} did not finish within {timeout:.1f}s")
+    return task.result()
+
+
+def _consume_result(task: asyncio.Future) -> None:
+    if not task.cancelled():
+        task.exception()
 
 
 def new_producer(bootstrap: str, client_id: str, timeout_s: float) -> AIOKafkaProducer:

@@ -1,12 +1,13 @@
 """The registration ingress over real HTTP semantics (ASGI) with real PostgreSQL."""
 
+import asyncio
 import json
 
 import httpx
 import pytest
 
 from services.registration import seed
-from services.registration.adapters import repository
+from shared import auth as api_keys
 from services.registration.bootstrap import build
 from services.registration.settings import RegistrationSettings
 
@@ -28,16 +29,23 @@ async def api(database_url, kafka_bootstrap):
     async with service.pool.acquire() as conn:
         await seed.seed_clusters(conn)
         keys = {
-            "mazovia": await repository.add_key(conn, "mazovia-ict", "partner"),
-            "gaia": await repository.add_key(conn, "gaia", "partner"),
-            "coordinator": await repository.add_key(conn, "silicon-saxony", "coordinator"),
-            "ops": await repository.add_key(conn, "silicon-saxony", "ops"),
+            name: (await api_keys.issue_key(conn, cluster, role, None, source="/test"))[1]
+            for name, cluster, role in [
+                ("mazovia", "mazovia-ict", "partner"), ("gaia", "gaia", "partner"),
+                ("coordinator", "silicon-saxony", "coordinator"), ("ops", "silicon-saxony", "ops"),
+            ]
         }
+        await conn.execute("DELETE FROM outbox")
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
         client.keys = keys
         client.pool = service.pool
         yield client
-    await service.stop()
+    try:
+        await asyncio.wait_for(service.stop(), 15)
+    except TimeoutError:
+        for t in asyncio.all_tasks():
+            t.print_stack(limit=10)
+        raise
 
 
 def auth(client, who):

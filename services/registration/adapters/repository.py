@@ -8,7 +8,6 @@ from typing import Any
 
 import asyncpg
 
-from services.registration.domain import keys
 
 
 async def add_cluster(conn: asyncpg.Connection, cid: str, name: str, country: str, city: str) -> bool:
@@ -25,25 +24,6 @@ async def list_clusters(conn: asyncpg.Connection) -> list[dict[str, Any]]:
 
 async def cluster_exists(conn: asyncpg.Connection, cid: str) -> bool:
     return bool(await conn.fetchval("SELECT true FROM clusters WHERE id = $1", cid))
-
-
-async def add_key(conn: asyncpg.Connection, cluster_id: str, role: str, label: str | None = None) -> str:
-    key = keys.new_key()
-    await conn.execute(
-        "INSERT INTO api_keys (id, cluster_id, role, key_hash, prefix, label) VALUES ($1, $2, $3, $4, $5, $6)",
-        uuid.uuid4(), cluster_id, role, keys.digest(key), keys.display_prefix(key), label,
-    )
-    return key
-
-
-async def find_key(conn: asyncpg.Connection, key: str) -> asyncpg.Record | None:
-    return await conn.fetchrow(
-        "SELECT id, cluster_id, role FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL", keys.digest(key)
-    )
-
-
-async def key_is_valid(conn: asyncpg.Connection, key: str) -> bool:
-    return await find_key(conn, key) is not None
 
 
 async def insert_participant(conn: asyncpg.Connection, pid: uuid.UUID, cluster_id: str, p: dict[str, Any]) -> asyncpg.Record:

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from services.registration import handlers
 from services.registration.adapters import repository
 from services.registration.domain.model import Country, ParticipantIn
-from services.registration.entrypoints.auth import CallerDep, CoordinatorDep, WriterDep
+from shared.auth import CallerDep, CoordinatorDep, WriterDep
 from shared.problems import Problem
 from shared.service import pool_of
 

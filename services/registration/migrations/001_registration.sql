@@ -6,17 +6,6 @@ CREATE TABLE clusters (
     created_at timestamptz NOT NULL DEFAULT now()
 );
 
-CREATE TABLE api_keys (
-    id         uuid PRIMARY KEY,
-    cluster_id text NOT NULL REFERENCES clusters (id),
-    role       text NOT NULL CHECK (role IN ('partner', 'coordinator', 'ops')),
-    key_hash   bytea NOT NULL UNIQUE,
-    prefix     text NOT NULL,
-    label      text,
-    created_at timestamptz NOT NULL DEFAULT now(),
-    revoked_at timestamptz
-);
-
 CREATE TABLE participants (
     id            uuid PRIMARY KEY,
     cluster_id    text NOT NULL REFERENCES clusters (id),

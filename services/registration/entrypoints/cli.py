@@ -1,0 +1,84 @@
+"""``cxc keys …``: API keys are issued by the registration service."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from contextlib import asynccontextmanager
+
+
+@asynccontextmanager
+async def registration_db():
+    from services.registration.settings import RegistrationSettings
+    from shared.db import create_pool, migrate
+
+    s = RegistrationSettings()
+    pool = await create_pool(s.database_url, s.db_schema, max_size=2)
+    try:
+        await migrate(pool, s.db_schema, "services.registration.migrations")
+        async with pool.acquire() as conn:
+            yield conn
+    finally:
+        await pool.close()
+
+
+def cmd_keys_create(args) -> int:
+    from services.registration.adapters import repository
+    from services.registration.handlers import SOURCE
+    from shared import auth
+
+    async def go() -> int:
+        async with registration_db() as conn, conn.transaction():
+            if not await repository.cluster_exists(conn, args.cluster):
+                print(f"error: no cluster {args.cluster!r} (see GET /v1/clusters)", file=sys.stderr)
+                return 2
+            key_id, key = await auth.issue_key(conn, args.cluster, args.role, args.label, source=SOURCE)
+        print(key)
+        print(f"key {key_id} ({args.role} for {args.cluster}); store it now: it is shown only once.", file=sys.stderr)
+        return 0
+
+    return asyncio.run(go())
+
+
+def cmd_keys_list(args) -> int:
+    from shared import auth
+
+    async def go() -> int:
+        async with registration_db() as conn:
+            rows = await auth.list_keys(conn, args.cluster)
+        for r in rows:
+            state = f"revoked {r['revoked_at']:%Y-%m-%d}" if r["revoked_at"] else "active"
+            print(f"{r['id']}  {r['prefix']}…  {r['role']:11} {r['cluster_id']:22} {state:18} {r['label'] or ''}")
+        return 0
+
+    return asyncio.run(go())
+
+
+def cmd_keys_revoke(args) -> int:
+    from services.registration.handlers import SOURCE
+    from shared import auth
+
+    async def go() -> int:
+        async with registration_db() as conn, conn.transaction():
+            if not await auth.revoke_key(conn, args.key_id, source=SOURCE):
+                print(f"error: no active key {args.key_id}", file=sys.stderr)
+                return 2
+        print(f"revoked {args.key_id}")
+        return 0
+
+    return asyncio.run(go())
+
+
+def register(sub) -> None:
+    keys = sub.add_parser("keys", help="API keys").add_subparsers(dest="keys_command", required=True)
+    create = keys.add_parser("create", help="create a key and print it once")
+    create.add_argument("--cluster", required=True)
+    create.add_argument("--role", required=True, choices=["partner", "coordinator", "ops"])
+    create.add_argument("--label")
+    create.set_defaults(fn=cmd_keys_create)
+    listing = keys.add_parser("list", help="list keys (never the secrets)")
+    listing.add_argument("--cluster")
+    listing.set_defaults(fn=cmd_keys_list)
+    revoke = keys.add_parser("revoke", help="revoke a key by id")
+    revoke.add_argument("key_id")
+    revoke.set_defaults(fn=cmd_keys_revoke)
