@@ -39,6 +39,16 @@ class ServiceSettings(BaseSettings):
     consumer_session_timeout_ms: int = Field(10_000, validation_alias=_shared("CONSUMER_SESSION_TIMEOUT_MS"))
     consumer_max_retries: int = Field(5, validation_alias=_shared("CONSUMER_MAX_RETRIES"))
     relay_poll_interval_s: float = Field(0.5, validation_alias=_shared("RELAY_POLL_INTERVAL_S"))
+    # Service-to-service token for the few internal endpoints (e.g. the contact lookup notifications uses,
+    # which keeps personal data out of events).
+    internal_token: str = Field("dev-internal-token", validation_alias=_shared("INTERNAL_TOKEN"))
+    registration_url: str = Field("http://127.0.0.1:8001", validation_alias=_shared("REGISTRATION_URL"))
+
+    @model_validator(mode="after")
+    def _no_placeholder_internal_token_in_prod(self):
+        if self.env == "prod" and (self.internal_token in PLACEHOLDER_SECRETS or self.internal_token.startswith("dev-")):
+            raise ValueError(f"{type(self).__name__}: set CXC_INTERNAL_TOKEN to a real secret in prod")
+        return self
 
     @property
     def db_schema(self) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.registration.entrypoints.api import router
+from services.registration.entrypoints.api import internal, router
 from services.registration.settings import RegistrationSettings
 from shared.service import Service
 
@@ -11,7 +11,7 @@ def build(settings: RegistrationSettings | None = None) -> Service:
     return Service(
         settings=settings or RegistrationSettings(),
         migrations="services.registration.migrations",
-        routers=[router],
+        routers=[router, internal],
         publishes=True,
         issues_keys=True,
         title="ClusterXchange registration (ingress API)",

@@ -132,3 +132,12 @@ async def test_health_readiness_and_metrics_are_served(api):
     assert ready.status_code == 200 and ready.json()["checks"] == {"database": True, "broker": True, "workers": True, "consumers": True}
     metrics = await api.get("/metrics")
     assert "cxc_outbox_pending" in metrics.text
+
+
+async def test_internal_contact_lookup_needs_the_service_token(api):
+    created = (await api.post("/v1/participants", json=BODY, headers=auth(api, "mazovia"))).json()
+    path = f"/internal/v1/contacts/{created['id']}"
+    assert (await api.get(path, headers=auth(api, "coordinator"))).status_code == 401
+    r = await api.get(path, headers={"Authorization": "Bearer dev-internal-token"})
+    assert r.status_code == 200
+    assert r.json()["email"] == "daniel@score.example" and r.json()["language"] == "en"

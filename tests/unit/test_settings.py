@@ -22,6 +22,10 @@ def test_default_ports_follow_the_api_contract():
 
 def test_placeholder_secret_is_rejected_in_prod(monkeypatch):
     monkeypatch.setenv("CXC_ENV", "prod")
+    with pytest.raises(ValidationError, match="CXC_INTERNAL_TOKEN"):
+        ReportingSettings()
+    monkeypatch.setenv("CXC_INTERNAL_TOKEN", "a-real-service-token-0123456789")
+    assert ReportingSettings().env == "prod"
     with pytest.raises(ValidationError, match="signing secret"):
         NotificationsSettings()
     monkeypatch.setenv("CXC_NOTIFICATIONS_SIGNING_SECRET", "k3y-from-the-vault-0123456789")

@@ -40,8 +40,8 @@ async def insert_participant(conn: asyncpg.Connection, pid: uuid.UUID, cluster_i
     if row is not None:
         c = p["contact"]
         await conn.execute(
-            "INSERT INTO participant_contacts (participant_id, name, email, phone) VALUES ($1, $2, $3, $4)",
-            pid, c["name"], c["email"], c.get("phone"),
+            "INSERT INTO participant_contacts (participant_id, name, email, phone, language) VALUES ($1, $2, $3, $4, $5)",
+            pid, c["name"], c["email"], c.get("phone"), c.get("language", "en"),
         )
     return row
 
@@ -54,7 +54,8 @@ async def participant_by_ref(conn: asyncpg.Connection, cluster_id: str, external
 
 async def get_participant(conn: asyncpg.Connection, pid: uuid.UUID) -> asyncpg.Record | None:
     return await conn.fetchrow(
-        """SELECT p.*, c.name AS contact_name, c.email AS contact_email, c.phone AS contact_phone
+        """SELECT p.*, c.name AS contact_name, c.email AS contact_email, c.phone AS contact_phone,
+                  c.language AS contact_language
            FROM participants p LEFT JOIN participant_contacts c ON c.participant_id = p.id WHERE p.id = $1""",
         pid,
     )

@@ -10,6 +10,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, Htt
 
 from shared.events.catalogue import OfferType, ParticipantKind
 
+Language = Literal["en", "de", "fr", "pl", "lt", "bg", "es"]
+
 # NACE Rev. 2: section letter, then optional division (2 digits), group (.d) and class (d).
 NACE = re.compile(r"^[A-U](\d{2}(\.\d{1,2})?)?$")
 
@@ -51,6 +53,7 @@ class Contact(Strict):
     name: str = Field(min_length=1, max_length=200)
     email: EmailStr
     phone: str | None = Field(None, max_length=40, pattern=r"^\+?[0-9 ()./-]{5,40}$")
+    language: Language = Field("en", description="Language for e-mails")
 
 
 class Consent(Strict):

@@ -1,11 +1,12 @@
 from __future__ import annotations
 
 import json
+import secrets
 import uuid
 from typing import Annotated
 
 import asyncpg
-from fastapi import APIRouter, Header, Request, Response
+from fastapi import APIRouter, Depends, Header, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.registration import handlers
@@ -46,7 +47,10 @@ def participant_json(row: asyncpg.Record) -> dict:
         "created_at": row["created_at"].isoformat(),
     }
     if "contact_email" in row.keys() and row["contact_email"] is not None:
-        out["contact"] = {"name": row["contact_name"], "email": row["contact_email"], "phone": row["contact_phone"]}
+        out["contact"] = {
+            "name": row["contact_name"], "email": row["contact_email"], "phone": row["contact_phone"],
+            "language": row["contact_language"],
+        }
     return out
 
 
@@ -102,3 +106,30 @@ async def get_participant(participant_id: str, request: Request, who: CallerDep)
     if row is None or not who.can_see(row["cluster_id"]):
         raise Problem(404, f"No participant {participant_id}", kind="not-found")
     return participant_json(row)
+
+
+internal = APIRouter(prefix="/internal/v1", tags=["internal"], include_in_schema=False)
+
+
+def _internal_only(request: Request) -> None:
+    token = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+    if not secrets.compare_digest(token, request.app.state.service.settings.internal_token):
+        raise Problem(401, "Internal endpoint: service token required", kind="unauthorized")
+
+
+@internal.get("/contacts/{participant_id}", dependencies=[Depends(_internal_only)])
+async def contact_lookup(participant_id: str, request: Request):
+    """Contact data for notifications at send time; 404 once erased. Events never carry it."""
+    try:
+        pid = uuid.UUID(participant_id)
+    except ValueError:
+        raise Problem(404, f"No contact for {participant_id}", kind="not-found") from None
+    async with pool_of(request).acquire() as conn:
+        row = await repository.get_participant(conn, pid)
+    if row is None or row["contact_email"] is None:
+        raise Problem(404, f"No contact for {participant_id}", kind="not-found")
+    return {
+        "participant_id": str(row["id"]), "cluster_id": row["cluster_id"], "organisation": row["name"],
+        "name": row["contact_name"], "email": row["contact_email"], "phone": row["contact_phone"],
+        "language": row["contact_language"], "marketing_consent": row["marketing_consent"],
+    }

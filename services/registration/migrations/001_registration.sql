@@ -33,5 +33,6 @@ CREATE TABLE participant_contacts (
     participant_id uuid PRIMARY KEY REFERENCES participants (id) ON DELETE CASCADE,
     name  text NOT NULL,
     email text NOT NULL,
-    phone text
+    phone text,
+    language text NOT NULL DEFAULT 'en'
 );
