@@ -51,6 +51,9 @@ class Service:
     issues_keys: bool = False  # registration issues API keys; every other service replicates them
     title: str = ""
     on_startup: Callable[[Service], Awaitable[None]] | None = None
+    # Other long-running loops of the service (expiry sweeps, reminder and webhook senders): each is called
+    # with the started service and runs until cancelled; if one fails, the process exits non-zero.
+    workers: Sequence[tuple[str, Callable[[Service], Awaitable[None]]]] = ()
     pool: asyncpg.Pool | None = field(default=None, init=False)
     fatal: BaseException | None = field(default=None, init=False)
     runners: list[ConsumerRunner] = field(default_factory=list, init=False)
@@ -82,6 +85,8 @@ class Service:
             )
             self.runners.append(runner)
             self._spawn(spec.name, runner.run())
+        for name, worker in self.workers:
+            self._spawn(name, worker(self))
 
     async def stop(self) -> None:
         for task in self._tasks:
