@@ -39,6 +39,7 @@ class ConsumerSpec:
     name: str
     topics: list[str]
     handlers: dict[str, Handler]
+    batch: bool = False  # one transaction per polled batch (projections); see ConsumerRunner
 
 
 @dataclass
@@ -81,7 +82,7 @@ class Service:
             runner = ConsumerRunner(
                 spec.name, self.pool, spec.handlers, topics=spec.topics, bootstrap=s.kafka_bootstrap,
                 timeout_s=s.broker_timeout_s, max_retries=s.consumer_max_retries,
-                session_timeout_ms=s.consumer_session_timeout_ms,
+                session_timeout_ms=s.consumer_session_timeout_ms, batch=spec.batch,
             )
             self.runners.append(runner)
             self._spawn(spec.name, runner.run())

@@ -79,6 +79,7 @@ class ConsumerRunner:
         retry_base_s: float = 0.1,
         session_timeout_ms: int = 10_000,
         max_records: int = 200,
+        batch: bool = False,
     ) -> None:
         self.name = name
         self.pool = pool
@@ -90,6 +91,7 @@ class ConsumerRunner:
         self.retry_base_s = retry_base_s
         self.session_timeout_ms = session_timeout_ms
         self.max_records = max_records
+        self.batch = batch
         self._consumer: AIOKafkaConsumer | None = None
         self._dlq_producer = None
         self._processed: dict[TopicPartition, int] = {}
@@ -117,6 +119,10 @@ class ConsumerRunner:
             while True:
                 batches = await self._consumer.getmany(timeout_ms=500, max_records=self.max_records)
                 for tp, records in batches.items():
+                    if self.batch:
+                        await self._handle_batch(records)
+                        self._processed[tp] = records[-1].offset + 1
+                        continue
                     for record in records:
                         await self._handle(record)
                         self._processed[tp] = record.offset + 1
@@ -192,6 +198,56 @@ class ConsumerRunner:
             metrics.CONSUMER_LAST_PROCESSED.labels(self.name).set(time.time())
             metrics.CONSUMER_LAST_EVENT_TIME.labels(self.name).set(envelope.time.timestamp())
             return
+
+    async def _handle_batch(self, records: list[ConsumerRecord]) -> None:
+        """One partition's batch in one transaction: one bulk insert of dedupe markers, then the handlers in
+        offset order. Same guarantees as one-by-one, far fewer commits. If anything in the batch fails,
+        the transaction rolls back and the batch is replayed one message at a time, which isolates the
+        poison message (retries, dead letter) without losing or doubling the others."""
+        todo: list[tuple[ConsumerRecord, Envelope]] = []
+        for record in records:
+            try:
+                envelope = decode(record.value)
+            except EventDecodeError as exc:
+                await self._dead_letter(record, exc, stage="decode")
+                continue
+            if envelope.type not in self.handlers:
+                metrics.CONSUMER_EVENTS.labels(self.name, record.topic, "ignored").inc()
+                continue
+            todo.append((record, envelope))
+        if not todo:
+            return
+        try:
+            async with self.pool.acquire(timeout=self.timeout_s) as conn, conn.transaction():
+                fresh = {
+                    str(r["event_id"])
+                    for r in await conn.fetch(
+                        """INSERT INTO processed_events
+                               (consumer, event_id, event_type, topic, kafka_partition, kafka_offset)
+                           SELECT $1, e, t, $2, p, o
+                           FROM unnest($3::uuid[], $4::text[], $5::int[], $6::bigint[]) AS u(e, t, p, o)
+                           ON CONFLICT DO NOTHING RETURNING event_id""",
+                        self.name, todo[0][0].topic, [e.id for _, e in todo], [e.type for _, e in todo],
+                        [r.partition for r, _ in todo], [r.offset for r, _ in todo],
+                    )
+                }
+                applied = 0
+                for _, envelope in todo:
+                    if envelope.id in fresh:
+                        fresh.discard(envelope.id)  # a duplicate inside the same batch applies once
+                        await self.handlers[envelope.type](conn, envelope)
+                        applied += 1
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("%s: batch of %d failed (%r); replaying it one by one", self.name, len(todo), exc)
+            for record, _ in todo:
+                await self._handle(record)
+            return
+        metrics.CONSUMER_EVENTS.labels(self.name, todo[0][0].topic, "applied").inc(applied)
+        metrics.CONSUMER_EVENTS.labels(self.name, todo[0][0].topic, "duplicate").inc(len(todo) - applied)
+        metrics.CONSUMER_LAST_PROCESSED.labels(self.name).set(time.time())
+        metrics.CONSUMER_LAST_EVENT_TIME.labels(self.name).set(todo[-1][1].time.timestamp())
 
     async def _apply(self, handler: Handler, envelope: Envelope, record: ConsumerRecord) -> bool:
         async with self.pool.acquire(timeout=self.timeout_s) as conn, conn.transaction():

@@ -128,3 +128,25 @@ async def test_offsets_are_committed_after_processing(pool, consume, producer, k
         assert committed == row["kafka_offset"] + 1
     finally:
         await probe.stop()
+
+
+async def test_batch_mode_applies_duplicates_once_and_isolates_a_poison_message(
+    pool, consume, producer, kafka_bootstrap
+):
+    key = b"one-partition"
+    good = [f"batch-{i}-{uuid.uuid4()}" for i in range(5)]
+    envs = [new_envelope(participant_registered(s), source="/test") for s in good]
+    poison = new_envelope(participant_registered(f"poison-{uuid.uuid4()}"), source="/test")
+    for env in envs[:3]:
+        await send(producer, encode(env)[1], key)
+    await send(producer, encode(envs[0])[1], key)  # duplicate inside the batch
+    await send(producer, encode(poison)[1], key)
+    for env in envs[3:]:
+        await send(producer, encode(env)[1], key)
+    consume(batch=True)
+    await eventually(effects_for(pool, good[-1]), timeout=30)
+    for subject in good:
+        assert len(await effects_for(pool, subject)()) == 1, subject
+    [dead] = await read_all(kafka_bootstrap, f"{TOPIC}.dlq", expect=1)
+    assert dead.value == encode(poison)[1]
+    assert dict(dead.headers)["cxc_error_stage"] == b"handler"
