@@ -74,17 +74,27 @@ def new_envelope(
 def encode(envelope: Envelope) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
     """Kafka (key, value, headers) for an envelope."""
     value = envelope.model_dump_json().encode()
-    headers = [
+    headers = kafka_headers(
+        event_id=envelope.id, event_type=envelope.type, source=envelope.source, time=envelope.time.isoformat(),
+        subject=envelope.subject, correlation_id=envelope.correlation_id,
+    )
+    return envelope.subject.encode(), value, headers
+
+
+def kafka_headers(
+    *, event_id: str, event_type: str, source: str, time: str, subject: str, correlation_id: str
+) -> list[tuple[str, bytes]]:
+    """The CloudEvents binary-mode attributes repeated as headers, so tools can filter without parsing."""
+    return [
         ("ce_specversion", b"1.0"),
-        ("ce_id", envelope.id.encode()),
-        ("ce_type", envelope.type.encode()),
-        ("ce_source", envelope.source.encode()),
-        ("ce_time", envelope.time.isoformat().encode()),
-        ("ce_subject", envelope.subject.encode()),
-        ("ce_correlationid", envelope.correlation_id.encode()),
+        ("ce_id", event_id.encode()),
+        ("ce_type", event_type.encode()),
+        ("ce_source", source.encode()),
+        ("ce_time", time.encode()),
+        ("ce_subject", subject.encode()),
+        ("ce_correlationid", correlation_id.encode()),
         ("content-type", b"application/cloudevents+json; charset=utf-8"),
     ]
-    return envelope.subject.encode(), value, headers
 
 
 def decode(value: bytes | None) -> Envelope:

@@ -27,7 +27,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError
 from aiokafka.structs import ConsumerRecord, OffsetAndMetadata
 
-from shared import metrics
+from shared import correlation, metrics
 from shared.events import EventDecodeError, decode
 from shared.events.envelope import Envelope
 from shared.messaging.kafka import bounded, close_quietly, new_producer
@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[asyncpg.Connection, Envelope], Awaitable[None]]
 
-# Errors that say "the infrastructure is away", not "this message is bad".
+# Errors that say "the infrastructure is away or broken", not "this message is bad".
 INFRA_ERRORS: tuple[type[BaseException], ...] = (
     OSError,
     TimeoutError,
@@ -45,6 +45,9 @@ INFRA_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.TooManyConnectionsError,
     asyncpg.PostgresConnectionError,
     asyncpg.AdminShutdownError,
+    # SQLSTATE class 42 (undefined table/column, privileges): the code or schema is wrong, not this
+    # message; dead-lettering would sweep the whole stream into the DLQ, so stall and get restarted.
+    asyncpg.SyntaxOrAccessError,
 )
 
 
@@ -163,15 +166,21 @@ class ConsumerRunner:
             self._committed.pop(tp, None)
 
     async def _handle(self, record: ConsumerRecord) -> None:
-        labels = (self.name, record.topic)
         try:
             envelope = decode(record.value)
         except EventDecodeError as exc:
             await self._dead_letter(record, exc, stage="decode")
             return
+        # While the handler runs, events it records are caused by this one and share its correlation id.
+        with correlation.bound(envelope.correlation_id, event_id=envelope.id, event_type=envelope.type):
+            await self._handle_envelope(record, envelope)
+
+    async def _handle_envelope(self, record: ConsumerRecord, envelope: Envelope) -> None:
+        labels = (self.name, record.topic)
         handler = self.handlers.get(envelope.type)
         if handler is None:
             metrics.CONSUMER_EVENTS.labels(*labels, "ignored").inc()
+            metrics.EVENTS_CONSUMED.labels(self.name, envelope.type, "ignored").inc()
             return
         infra_failures = 0
         attempt = 0
@@ -181,13 +190,14 @@ class ConsumerRunner:
             except INFRA_ERRORS as exc:
                 infra_failures += 1
                 if infra_failures > self.max_retries:
-                    raise ConsumerStalled(f"{self.name}: database unreachable: {exc!r}") from exc
+                    raise ConsumerStalled(f"{self.name}: database unreachable or schema broken: {exc!r}") from exc
                 await self._backoff(infra_failures, exc, envelope)
                 continue
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 attempt += 1
+                metrics.EVENTS_FAILED.labels(self.name, envelope.type).inc()
                 if attempt > self.max_retries:
                     await self._dead_letter(record, exc, stage="handler", envelope=envelope)
                     return
@@ -195,6 +205,7 @@ class ConsumerRunner:
                 await self._backoff(attempt, exc, envelope)
                 continue
             metrics.CONSUMER_EVENTS.labels(*labels, "applied" if applied else "duplicate").inc()
+            metrics.EVENTS_CONSUMED.labels(self.name, envelope.type, "applied" if applied else "duplicate").inc()
             metrics.CONSUMER_LAST_PROCESSED.labels(self.name).set(time.time())
             metrics.CONSUMER_LAST_EVENT_TIME.labels(self.name).set(envelope.time.timestamp())
             return
@@ -299,6 +310,7 @@ class ConsumerRunner:
         except Exception as dlq_exc:
             raise ConsumerStalled(f"{self.name}: cannot write dead letter: {dlq_exc}") from dlq_exc
         metrics.CONSUMER_EVENTS.labels(self.name, record.topic, "dead_lettered").inc()
+        metrics.EVENTS_CONSUMED.labels(self.name, envelope.type if envelope else "undecodable", "dead_lettered").inc()
 
     def _observe_lag(self) -> None:
         assert self._consumer is not None

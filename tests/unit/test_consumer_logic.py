@@ -154,3 +154,13 @@ async def test_event_types_without_handler_are_skipped():
     r.handlers = {}
     await r._handle(record(event_bytes()[1]))
     assert dlq.sent == []
+
+
+async def test_a_missing_table_stalls_the_consumer_instead_of_dead_lettering_the_stream():
+    async def handler(conn, env):
+        raise asyncpg.UndefinedTableError("relation \"participants\" does not exist")
+
+    r, dlq = runner(FakePool(), handler, max_retries=2)
+    with pytest.raises(ConsumerStalled, match="schema broken"):
+        await r._handle(record(event_bytes()[1]))
+    assert dlq.sent == []
