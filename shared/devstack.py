@@ -104,6 +104,7 @@ class DevStack:
         self.children: list[Supervised] = []
         self._stopping = False
         self.dsn = ""
+        self.mail = None
 
     # --- infrastructure ----------------------------------------------------------------------------
 
@@ -125,6 +126,12 @@ class DevStack:
             console.print("[bold]Kafka-API broker[/] embedded (Tansu, memory-only)")
             self.broker = EmbeddedBroker(port, self.logs / "broker.log")
             bootstrap = self.broker.start()
+            self._write_broker_pid()
+        from services.notifications.adapters.mailcatcher import start_for_devstack
+
+        self.mail = start_for_devstack(self.home)  # sent mail lands in <home>/mail: `cxc mail list`
+        if self.mail:
+            console.print(f"[bold]SMTP catcher[/] on 127.0.0.1:{self.mail.port}, mail in {self.home / 'mail'}")
         return dsn, bootstrap
 
     async def prepare(self, dsn: str, bootstrap: str) -> dict[str, str]:
@@ -155,6 +162,10 @@ class DevStack:
         finally:
             await conn.close()
 
+    def _write_broker_pid(self) -> None:
+        assert self.broker is not None and self.broker.proc is not None
+        (self.home / "broker.pid").write_text(str(self.broker.proc.pid))
+
     def _read_dev_json(self) -> dict:
         path = self.home / "dev.json"
         try:
@@ -169,6 +180,8 @@ class DevStack:
         for name in SERVICES:
             settings = service_settings(name)()
             env = {**os.environ, "CXC_DATABASE_URL": dsn, "CXC_KAFKA_BOOTSTRAP": bootstrap, "PYTHONUNBUFFERED": "1"}
+            if "registration" in urls:  # notifications asks registration for contacts at send time
+                env.setdefault("CXC_REGISTRATION_URL", urls["registration"])
             child = Supervised(name, [sys.executable, "-m", f"services.{name}"], env, self.logs / f"{name}.log")
             child.start()
             self.children.append(child)
@@ -214,9 +227,27 @@ class DevStack:
                 child.next_start = 0.0
                 child.start()
         if self.broker and self.broker.proc and self.broker.proc.poll() is not None:
-            console.print("[yellow]embedded broker exited; restarting it (its log starts empty)[/]")
-            self.broker.start()
-            asyncio.run(self._refill_broker())
+            self._restart_broker()
+
+    def _restart_broker(self) -> None:
+        """The embedded broker died and its memory-only log with it. Consumers that kept running would
+        resume at their old offsets in the new, differently ordered log and skip events, so the services
+        are killed first (their state is in PostgreSQL), the broker is refilled from the outboxes, and the
+        services start again from the beginning of the new log, deduplicating what they already applied."""
+        assert self.broker is not None
+        console.print("[yellow]embedded broker exited; its log is gone: restarting it and the services, "
+                      "re-publishing the outboxes[/]")
+        for child in self.children:
+            if child.proc and child.proc.poll() is None:
+                child.proc.kill()
+                child.proc.wait(10)
+        self.broker.start()
+        self._write_broker_pid()
+        asyncio.run(self._refill_broker())
+        for child in self.children:
+            child.next_start = 0.0
+            child.restarts += 1
+            child.start()
 
     def stop(self) -> None:
         if self._stopping:
@@ -230,6 +261,8 @@ class DevStack:
             child.stop()
         if self.broker:
             self.broker.stop()
+        if self.mail:
+            self.mail.stop()
         if self.pg:
             self.pg.stop()
         console.print("stopped.")
@@ -238,7 +271,15 @@ class DevStack:
 
     def announce(self, urls: dict[str, str], keys: dict[str, str], dsn: str, bootstrap: str) -> None:
         (self.home / "dev.json").write_text(
-            json.dumps({"urls": urls, "keys": keys, "database_url": dsn, "kafka_bootstrap": bootstrap}, indent=2)
+            json.dumps({
+                "urls": urls, "keys": keys, "database_url": dsn, "kafka_bootstrap": bootstrap,
+                # For ops scripts and the chaos tests: where the embedded infrastructure lives.
+                "embedded": {
+                    "pg_data": str(self.pg.data_dir) if self.pg else None,
+                    "pg_port": self.pg.port if self.pg else None,
+                    "broker_pid_file": str(self.home / "broker.pid") if self.broker else None,
+                },
+            }, indent=2)
         )
         table = Table(title="ClusterXchange is running", show_lines=False)
         table.add_column("service")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from services.registration.entrypoints.api import internal, router
+from services.registration.entrypoints.workers import forget_old_idempotency_keys
 from services.registration.settings import RegistrationSettings
 from shared.service import Service
 
@@ -14,5 +15,6 @@ def build(settings: RegistrationSettings | None = None) -> Service:
         routers=[router, internal],
         publishes=True,
         issues_keys=True,
+        workers=[("idempotency-sweep", forget_old_idempotency_keys)],
         title="ClusterXchange registration (ingress API)",
     )

@@ -1,6 +1,20 @@
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from shared.settings import ServiceSettings
+
+# Lump-sum caps per host country, EUR per exchange (travel and stay). These are this platform's programme
+# figures, not official EXCITE amounts: three tiers by cost of living, following the Erasmus+ country
+# groups, sized so that a month-long stay in a group-2 country is covered (2,200 EUR); the full amount
+# for stays of 5+ working days more than 200 km away, half otherwise (domain/rules.py). Host countries
+# not listed get ``lump_sum_default_cap_eur``. CXC_REGISTRATION_LUMP_SUM_CAPS_EUR='{"DE": 2300, ...}' replaces
+# the whole table.
+_GROUPS = {
+    2400: "DK FI IS IE LI LU NO SE CH GB",
+    2200: "AT BE CY DE FR GR IT MT NL PT ES",
+    1700: "BG HR CZ EE HU LV LT PL RO RS SK SI MK TR",
+}
+DEFAULT_LUMP_SUM_CAPS_EUR = {country: eur for eur, countries in _GROUPS.items() for country in countries.split()}
 
 
 class RegistrationSettings(ServiceSettings):
@@ -9,3 +23,9 @@ class RegistrationSettings(ServiceSettings):
     service: str = "registration"
     port: int = 8001
     max_body_bytes: int = 1_000_000
+    # Requests per API key per window, shared by every replica (see entrypoints/limits.py).
+    rate_limit_requests: int = Field(600, ge=1)
+    rate_limit_window_s: int = Field(60, ge=1)
+    idempotency_ttl_hours: float = Field(24.0, gt=0)
+    lump_sum_caps_eur: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_LUMP_SUM_CAPS_EUR))
+    lump_sum_default_cap_eur: int = Field(1500, ge=0, description="For host countries not in the table")

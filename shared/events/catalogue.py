@@ -223,6 +223,10 @@ class ExchangeCancelled(EventData):
     participant_id: str
     sending_cluster_id: str
     reason: str | None = None
+    host_cluster_id: str | None = None
+    previous_status: Literal["applied", "approved"] | None = Field(
+        None, description="An exchange cancelled after approval no longer counts as committed"
+    )
 
 
 @event
@@ -236,6 +240,8 @@ class ExchangeCompleted(EventData):
     meetings_held: int
     satisfaction: int = Field(ge=1, le=5)
     outcomes: tuple[Outcome, ...]
+    host_cluster_id: str | None = None
+    lump_sum_eur: int | None = Field(None, description="The lump sum approved for it, now paid")
 
 
 # --- match.* and meeting.* -----------------------------------------------------------------------

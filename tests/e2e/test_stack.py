@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -25,6 +26,12 @@ PARTICIPANT = {
 }
 
 
+def stack_home(prefix: str) -> Path:
+    """Outside pytest's tmp root: pytest resets that root to 0700 whenever a session starts, which would
+    lock the embedded PostgreSQL's system user out of its data directory."""
+    return Path(tempfile.mkdtemp(prefix=prefix))
+
+
 class Stack:
     def __init__(self, home: Path) -> None:
         self.home = home
@@ -32,6 +39,7 @@ class Stack:
         self.infra_ports = {"CXC_EMBEDDED_PG_PORT": free_port(), "CXC_EMBEDDED_BROKER_PORT": free_port()}
         self.proc: subprocess.Popen | None = None
         self.dev: dict = {}
+        self.extra_env: dict[str, str] = {}
 
     def url(self, service: str) -> str:
         return f"http://127.0.0.1:{self.ports[service]}"
@@ -40,7 +48,7 @@ class Stack:
         env = {k: v for k, v in os.environ.items() if not k.startswith("CXC_")}
         env.update({f"CXC_{name.upper()}_PORT": str(port) for name, port in self.ports.items()})
         env.update({k: str(v) for k, v in self.infra_ports.items()})
-        env.update(CXC_HOME=str(self.home), CXC_CONSUMER_SESSION_TIMEOUT_MS="6000")
+        env.update(CXC_HOME=str(self.home), CXC_CONSUMER_SESSION_TIMEOUT_MS="6000", **self.extra_env)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "shared.cli", "run"], env=env, stdout=subprocess.PIPE,
             stderr=open(self.home / "cxc-run.err", "ab"), text=True,
@@ -76,8 +84,8 @@ def poll(fn, timeout: float = 20.0, interval: float = 0.05):
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory):
-    s = Stack(tmp_path_factory.mktemp("cxc-home"))
+def stack():
+    s = Stack(stack_home("cxc-e2e-"))
     s.start()
     yield s
     if s.proc and s.proc.poll() is None:

@@ -9,7 +9,6 @@ from typing import Any
 import asyncpg
 
 
-
 async def add_cluster(conn: asyncpg.Connection, cid: str, name: str, country: str, city: str) -> bool:
     status = await conn.execute(
         "INSERT INTO clusters (id, name, country, city) VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING",
@@ -53,9 +52,202 @@ async def participant_by_ref(conn: asyncpg.Connection, cluster_id: str, external
 
 
 async def get_participant(conn: asyncpg.Connection, pid: uuid.UUID) -> asyncpg.Record | None:
+    return await conn.fetchrow(f"{_PARTICIPANT} WHERE p.id = $1", pid)
+
+
+async def cluster(conn: asyncpg.Connection, cid: str) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT id, name, country, city FROM clusters WHERE id = $1", cid)
+
+
+# --- idempotency ---------------------------------------------------------------------------------
+
+
+async def claim_idempotency_key(conn: asyncpg.Connection, api_key_id: str, key: str, fingerprint: str) -> asyncpg.Record | None:
+    """Claim the key in the caller's transaction; return the stored response if it was claimed before.
+
+    A concurrent claim of the same key waits on the primary key until the first transaction ends: after a
+    commit it finds the stored response, after a rollback it claims the key itself."""
+    claimed = await conn.fetchval(
+        """INSERT INTO idempotency_keys (api_key_id, idem_key, fingerprint) VALUES ($1, $2, $3)
+           ON CONFLICT (api_key_id, idem_key) DO NOTHING RETURNING true""",
+        api_key_id, key, fingerprint,
+    )
+    if claimed:
+        return None
     return await conn.fetchrow(
-        """SELECT p.*, c.name AS contact_name, c.email AS contact_email, c.phone AS contact_phone,
-                  c.language AS contact_language
-           FROM participants p LEFT JOIN participant_contacts c ON c.participant_id = p.id WHERE p.id = $1""",
+        "SELECT fingerprint, status, body::text AS body, location FROM idempotency_keys WHERE api_key_id = $1 AND idem_key = $2",
+        api_key_id, key,
+    )
+
+
+async def store_response(
+    conn: asyncpg.Connection, api_key_id: str, key: str, status: int, body: Any, location: str | None,
+    participant_id: uuid.UUID | None,
+) -> None:
+    await conn.execute(
+        """UPDATE idempotency_keys SET status = $3, body = $4::jsonb, location = $5, participant_id = $6
+           WHERE api_key_id = $1 AND idem_key = $2""",
+        api_key_id, key, status, json.dumps(body), location, participant_id,
+    )
+
+
+async def forget_idempotency_keys(conn: asyncpg.Connection, older_than_hours: float) -> int:
+    status = await conn.execute(
+        "DELETE FROM idempotency_keys WHERE created_at < now() - make_interval(secs => $1)", older_than_hours * 3600
+    )
+    return int(status.split()[-1])
+
+
+# --- rate limit ----------------------------------------------------------------------------------
+
+
+async def hit(conn: asyncpg.Connection, api_key_id: str, window_no: int) -> int:
+    """Count one request of ``api_key_id`` in fixed window ``window_no``; return the window's count."""
+    return await conn.fetchval(
+        """INSERT INTO rate_limits (api_key_id, window_no, hits) VALUES ($1, $2, 1)
+           ON CONFLICT (api_key_id) DO UPDATE SET
+               hits = CASE WHEN rate_limits.window_no = EXCLUDED.window_no THEN rate_limits.hits + 1 ELSE 1 END,
+               window_no = EXCLUDED.window_no
+           RETURNING hits""",
+        api_key_id, window_no,
+    )
+
+
+# --- participants --------------------------------------------------------------------------------
+
+_PARTICIPANT = """SELECT p.*, c.name AS contact_name, c.email AS contact_email, c.phone AS contact_phone,
+                         c.language AS contact_language
+                  FROM participants p LEFT JOIN participant_contacts c ON c.participant_id = p.id"""
+
+
+async def lock_participant(conn: asyncpg.Connection, pid: uuid.UUID) -> asyncpg.Record | None:
+    return await conn.fetchrow(f"{_PARTICIPANT} WHERE p.id = $1 FOR UPDATE OF p", pid)
+
+
+async def list_participants(
+    conn: asyncpg.Connection, *, cluster_id: str | None, kind: str | None, country: str | None,
+    after: tuple[Any, uuid.UUID] | None, limit: int,
+) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        f"""{_PARTICIPANT}
+            WHERE p.status <> 'erased'
+              AND ($1::text IS NULL OR p.cluster_id = $1) AND ($2::text IS NULL OR p.kind = $2)
+              AND ($3::text IS NULL OR p.country = $3)
+              AND ($4::timestamptz IS NULL OR (p.created_at, p.id) > ($4, $5::uuid))
+            ORDER BY p.created_at, p.id LIMIT $6""",
+        cluster_id, kind, country, after[0] if after else None, after[1] if after else None, limit,
+    )
+
+
+async def update_participant(conn: asyncpg.Connection, pid: uuid.UUID, changes: dict[str, Any]) -> asyncpg.Record:
+    columns = {k: v for k, v in changes.items() if k != "contact"}
+    if columns:
+        jsonb = {"offers", "requests"}
+        sets = ", ".join(f"{k} = ${i}{'::jsonb' if k in jsonb else ''}" for i, k in enumerate(columns, start=2))
+        values = [json.dumps(v) if k in jsonb else v for k, v in columns.items()]
+        await conn.execute(f"UPDATE participants SET {sets}, updated_at = now() WHERE id = $1", pid, *values)
+    if (c := changes.get("contact")) is not None:
+        await conn.execute(
+            "UPDATE participant_contacts SET name = $2, email = $3, phone = $4, language = $5 WHERE participant_id = $1",
+            pid, c["name"], c["email"], c.get("phone"), c.get("language", "en"),
+        )
+    return await get_participant(conn, pid)
+
+
+async def erase_participant(conn: asyncpg.Connection, pid: uuid.UUID) -> None:
+    """Delete every copy of the contact data this service holds: the contact row, the bodies of stored
+    idempotent responses about the participant, testimonials, and the contact's name, e-mail or phone wherever a
+    partner typed them into an exchange's goals."""
+    await conn.execute(
+        """UPDATE exchanges x SET testimonial = NULL,
+               goals = replace(replace(replace(x.goals, c.name, '[erased]'), c.email, '[erased]'),
+                               coalesce(c.phone, ''), '[erased]')
+           FROM participant_contacts c WHERE c.participant_id = $1 AND x.participant_id = $1""",
         pid,
+    )
+    await conn.execute("DELETE FROM participant_contacts WHERE participant_id = $1", pid)
+    # A stored response keeps answering retries (so a late retry cannot re-register an erased person),
+    # but only with what is left of the participant.
+    await conn.execute(
+        """UPDATE idempotency_keys SET body = jsonb_build_object('id', $1::text, 'status', 'erased')
+           WHERE participant_id = $1""",
+        pid,
+    )
+    await conn.execute("UPDATE participants SET status = 'erased', updated_at = now() WHERE id = $1", pid)
+
+
+# --- activities ----------------------------------------------------------------------------------
+
+
+async def insert_activity(conn: asyncpg.Connection, aid: uuid.UUID, a: dict[str, Any]) -> asyncpg.Record:
+    return await conn.fetchrow(
+        """INSERT INTO activities (id, kind, title, host_cluster_id, city, country, starts_on, ends_on, online,
+                                   capacity, meetings)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb) RETURNING *""",
+        aid, a["kind"], a["title"], a["host_cluster_id"], a.get("city"), a["country"], a["starts_on"], a["ends_on"],
+        a["online"], a.get("capacity"), json.dumps(a["meetings"]) if a.get("meetings") else None,
+    )
+
+
+async def get_activity(conn: asyncpg.Connection, aid: uuid.UUID, *, lock: bool = False) -> asyncpg.Record | None:
+    return await conn.fetchrow(f"SELECT * FROM activities WHERE id = $1{' FOR UPDATE' if lock else ''}", aid)
+
+
+async def list_activities(conn: asyncpg.Connection, kind: str | None) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        "SELECT * FROM activities WHERE $1::text IS NULL OR kind = $1 ORDER BY starts_on, id", kind
+    )
+
+
+async def count_activity_participants(conn: asyncpg.Connection, aid: uuid.UUID) -> int:
+    return await conn.fetchval("SELECT count(*) FROM activity_participants WHERE activity_id = $1", aid)
+
+
+async def join_activity(conn: asyncpg.Connection, aid: uuid.UUID, pid: uuid.UUID, unavailable: list) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        """INSERT INTO activity_participants (activity_id, participant_id, unavailable) VALUES ($1, $2, $3::jsonb)
+           ON CONFLICT DO NOTHING RETURNING *""",
+        aid, pid, json.dumps(unavailable),
+    )
+
+
+# --- exchanges -----------------------------------------------------------------------------------
+
+
+async def insert_exchange(conn: asyncpg.Connection, xid: uuid.UUID, x: dict[str, Any]) -> asyncpg.Record | None:
+    """None when the participant already has an exchange that is not cancelled."""
+    return await conn.fetchrow(
+        """INSERT INTO exchanges (id, participant_id, sending_cluster_id, host_cluster_id, activity_id, kind,
+                                  start_date, end_date, working_days, goals)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+           ON CONFLICT (participant_id) WHERE status <> 'cancelled' DO NOTHING RETURNING *""",
+        xid, x["participant_id"], x["sending_cluster_id"], x["host_cluster_id"], x.get("activity_id"), x["kind"],
+        x["start_date"], x["end_date"], x["working_days"], x["goals"],
+    )
+
+
+async def get_exchange(conn: asyncpg.Connection, xid: uuid.UUID, *, lock: bool = False) -> asyncpg.Record | None:
+    return await conn.fetchrow(f"SELECT * FROM exchanges WHERE id = $1{' FOR UPDATE' if lock else ''}", xid)
+
+
+async def open_exchange_of(conn: asyncpg.Connection, pid: uuid.UUID) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "SELECT * FROM exchanges WHERE participant_id = $1 AND status IN ('applied', 'approved') FOR UPDATE", pid
+    )
+
+
+async def list_exchanges(conn: asyncpg.Connection, *, cluster_id: str | None, status: str | None) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        """SELECT * FROM exchanges
+           WHERE ($1::text IS NULL OR sending_cluster_id = $1 OR host_cluster_id = $1)
+             AND ($2::text IS NULL OR status = $2)
+           ORDER BY created_at, id LIMIT 1000""",
+        cluster_id, status,
+    )
+
+
+async def set_exchange(conn: asyncpg.Connection, xid: uuid.UUID, **values: Any) -> asyncpg.Record:
+    sets = ", ".join(f"{k} = ${i}" for i, k in enumerate(values, start=2))
+    return await conn.fetchrow(
+        f"UPDATE exchanges SET {sets}, updated_at = now() WHERE id = $1 RETURNING *", xid, *values.values()
     )

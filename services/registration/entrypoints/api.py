@@ -1,22 +1,38 @@
 from __future__ import annotations
 
-import json
 import secrets
 import uuid
-from typing import Annotated
+from typing import Annotated, Literal
 
-import asyncpg
-from fastapi import APIRouter, Depends, Header, Request, Response
+from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.registration import handlers
 from services.registration.adapters import repository
-from services.registration.domain.model import Country, ParticipantIn
+from services.registration.domain.model import (
+    ActivityIn,
+    CancelIn,
+    CompletionIn,
+    Country,
+    ExchangeIn,
+    JoinIn,
+    ParticipantBatch,
+    ParticipantIn,
+    ParticipantPatch,
+    decode_cursor,
+    encode_cursor,
+)
+from services.registration.entrypoints.limits import GuardedRoute, IdempotencyDep, rate_limit
+from services.registration.handlers import Context, Reply, participant_json
 from shared.auth import CallerDep, CoordinatorDep, WriterDep
+from shared.events.catalogue import ActivityKind, ParticipantKind
 from shared.problems import Problem
 from shared.service import pool_of
 
-router = APIRouter(prefix="/v1", tags=["registration"])
+router = APIRouter(prefix="/v1", tags=["registration"], route_class=GuardedRoute, dependencies=[Depends(rate_limit)])
+
+CorrelationId = Annotated[str | None, Header(alias="X-Correlation-ID", max_length=200)]
 
 
 class ClusterIn(BaseModel):
@@ -27,39 +43,41 @@ class ClusterIn(BaseModel):
     city: str = Field(min_length=1, max_length=120)
 
 
-def participant_json(row: asyncpg.Record) -> dict:
-    out = {
-        "id": str(row["id"]),
-        "cluster_id": row["cluster_id"],
-        "external_ref": row["external_ref"],
-        "status": row["status"],
-        "kind": row["kind"],
-        "name": row["name"],
-        "country": row["country"].strip(),
-        "city": row["city"],
-        "employees": row["employees"],
-        "website": row["website"],
-        "sectors": list(row["sectors"]),
-        "keywords": list(row["keywords"]),
-        "offers": json.loads(row["offers"]),
-        "requests": json.loads(row["requests"]),
-        "consent": {"data_processing": True, "marketing": row["marketing_consent"]},
-        "created_at": row["created_at"].isoformat(),
-    }
-    if "contact_email" in row.keys() and row["contact_email"] is not None:
-        out["contact"] = {
-            "name": row["contact_name"], "email": row["contact_email"], "phone": row["contact_phone"],
-            "language": row["contact_language"],
-        }
-    return out
+def _respond(reply: Reply) -> JSONResponse:
+    headers = {}
+    if reply.location:
+        headers["Location"] = reply.location
+    if reply.replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return JSONResponse(reply.body, status_code=reply.status, headers=headers)
+
+
+def _id(value: str, what: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise handlers.not_found(what, value) from None
+
+
+def _ctx(request: Request, who, correlation_id: str | None) -> Context:
+    return Context(who, correlation_id, request.app.state.service.settings)
+
+
+async def _write(request: Request, idem, work) -> JSONResponse:
+    return _respond(await handlers.execute(pool_of(request), idem, work))
+
+
+# --- clusters ------------------------------------------------------------------------------------
 
 
 @router.post("/clusters", status_code=201)
-async def create_cluster(body: ClusterIn, request: Request, _: CoordinatorDep):
-    async with pool_of(request).acquire() as conn:
+async def create_cluster(body: ClusterIn, request: Request, _: CoordinatorDep, idem: IdempotencyDep):
+    async def work(conn) -> Reply:
         if not await repository.add_cluster(conn, body.id, body.name, body.country, body.city):
             raise Problem(409, f"Cluster {body.id!r} already exists", kind="conflict")
-    return body.model_dump()
+        return Reply(201, body.model_dump(), f"/v1/clusters/{body.id}")
+
+    return await _write(request, idem, work)
 
 
 @router.get("/clusters")
@@ -68,45 +86,188 @@ async def list_clusters(request: Request, _: CallerDep):
         return await repository.list_clusters(conn)
 
 
+# --- participants --------------------------------------------------------------------------------
+
+
 @router.post("/participants", status_code=201)
 async def register_participant(
-    body: ParticipantIn,
-    request: Request,
-    response: Response,
-    who: WriterDep,
-    correlation_id: Annotated[str | None, Header(alias="X-Correlation-ID")] = None,
+    body: ParticipantIn, request: Request, who: WriterDep, idem: IdempotencyDep, correlation_id: CorrelationId = None
 ):
+    """201 with the new participant; 200 with the existing one when ``external_ref`` is already known."""
+    cluster_id = handlers.target_cluster(who, body.cluster_id)
+    ctx = _ctx(request, who, correlation_id)
+    return await _write(request, idem, lambda conn: handlers.register_participant(conn, ctx, body, cluster_id))
+
+
+@router.post("/participants:batch", status_code=200)
+async def register_batch(
+    body: ParticipantBatch, request: Request, who: WriterDep, idem: IdempotencyDep, correlation_id: CorrelationId = None
+):
+    """Up to 500 participants; ``results[i]`` tells what happened to ``items[i]`` (201 created, 200 known
+    ``external_ref``, or a problem). Valid items are registered even when others are not."""
+    ctx = _ctx(request, who, correlation_id)
+    return await _write(request, idem, lambda conn: handlers.register_batch(conn, ctx, body.items))
+
+
+@router.get("/participants")
+async def list_participants(
+    request: Request,
+    who: CallerDep,
+    kind: ParticipantKind | None = None,
+    country: Annotated[str | None, Query(pattern=r"^[A-Za-z]{2}$")] = None,
+    cluster_id: Annotated[str | None, Query(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+):
+    """Oldest first; pass ``next_cursor`` back as ``cursor`` for the next page. Partners list their own
+    cluster only."""
+    try:
+        after = decode_cursor(cursor) if cursor else None
+    except ValueError as exc:
+        raise Problem(422, str(exc), kind="validation-error", title="Validation failed",
+                      errors=[{"field": "cursor", "message": str(exc), "type": "value_error"}]) from None
     if who.role == "partner":
-        if body.cluster_id not in (None, who.cluster_id):
-            raise Problem(403, "A partner key registers into its own cluster only", kind="forbidden")
+        if cluster_id not in (None, who.cluster_id):
+            return {"items": [], "next_cursor": None}
         cluster_id = who.cluster_id
-    else:
-        if body.cluster_id is None:
-            raise Problem(
-                422, "A coordinator must pass cluster_id", kind="validation-error", title="Validation failed",
-                errors=[{"field": "cluster_id", "message": "required for coordinator keys", "type": "missing"}],
-            )
-        cluster_id = body.cluster_id
-    row, created = await handlers.register_participant(
-        pool_of(request), body, cluster_id=cluster_id, correlation_id=correlation_id
-    )
-    response.status_code = 201 if created else 200
-    response.headers["Location"] = f"/v1/participants/{row['id']}"
-    return participant_json(row)
+    async with pool_of(request).acquire() as conn:
+        rows = await repository.list_participants(
+            conn, cluster_id=cluster_id, kind=kind, country=country.upper() if country else None, after=after,
+            limit=limit + 1,
+        )
+    page = rows[:limit]
+    more = len(rows) > limit
+    return {"items": [participant_json(r) for r in page],
+            "next_cursor": encode_cursor(page[-1]["created_at"], page[-1]["id"]) if more else None}
 
 
 @router.get("/participants/{participant_id}")
 async def get_participant(participant_id: str, request: Request, who: CallerDep):
-    try:
-        pid = uuid.UUID(participant_id)
-    except ValueError:
-        raise Problem(404, f"No participant {participant_id}", kind="not-found") from None
+    pid = _id(participant_id, "participant")
     async with pool_of(request).acquire() as conn:
         row = await repository.get_participant(conn, pid)
-    if row is None or not who.can_see(row["cluster_id"]):
-        raise Problem(404, f"No participant {participant_id}", kind="not-found")
+    if row is None or row["status"] == "erased" or not who.can_see(row["cluster_id"]):
+        raise handlers.not_found("participant", participant_id)
     return participant_json(row)
 
+
+@router.patch("/participants/{participant_id}")
+async def update_participant(
+    participant_id: str, body: ParticipantPatch, request: Request, who: WriterDep, idem: IdempotencyDep,
+    correlation_id: CorrelationId = None,
+):
+    pid, ctx = _id(participant_id, "participant"), _ctx(request, who, correlation_id)
+    return await _write(request, idem, lambda conn: handlers.update_participant(conn, ctx, pid, body))
+
+
+@router.delete("/participants/{participant_id}", status_code=202)
+async def erase_participant(
+    participant_id: str, request: Request, who: WriterDep, idem: IdempotencyDep, correlation_id: CorrelationId = None
+):
+    """GDPR erasure: the contact data is deleted now; an open exchange of the participant is cancelled
+    first; ``participant.erased`` tells every other service to delete its copies."""
+    pid, ctx = _id(participant_id, "participant"), _ctx(request, who, correlation_id)
+    return await _write(request, idem, lambda conn: handlers.erase_participant(conn, ctx, pid))
+
+
+# --- activities ----------------------------------------------------------------------------------
+
+
+@router.post("/activities", status_code=201)
+async def create_activity(
+    body: ActivityIn, request: Request, who: WriterDep, idem: IdempotencyDep, correlation_id: CorrelationId = None
+):
+    ctx = _ctx(request, who, correlation_id)
+    return await _write(request, idem, lambda conn: handlers.create_activity(conn, ctx, body))
+
+
+@router.get("/activities")
+async def list_activities(request: Request, _: CallerDep, kind: ActivityKind | None = None):
+    async with pool_of(request).acquire() as conn:
+        return [handlers.activity_json(r) for r in await repository.list_activities(conn, kind)]
+
+
+@router.get("/activities/{activity_id}")
+async def get_activity(activity_id: str, request: Request, _: CallerDep):
+    aid = _id(activity_id, "activity")
+    async with pool_of(request).acquire() as conn:
+        row = await repository.get_activity(conn, aid)
+        if row is None:
+            raise handlers.not_found("activity", activity_id)
+        return handlers.activity_json(row, await repository.count_activity_participants(conn, aid))
+
+
+@router.post("/activities/{activity_id}/participants", status_code=201)
+async def join_activity(
+    activity_id: str, body: JoinIn, request: Request, who: WriterDep, idem: IdempotencyDep,
+    correlation_id: CorrelationId = None,
+):
+    aid, ctx = _id(activity_id, "activity"), _ctx(request, who, correlation_id)
+    return await _write(request, idem, lambda conn: handlers.join_activity(conn, ctx, aid, body))
+
+
+# --- exchanges -----------------------------------------------------------------------------------
+
+
+@router.post("/exchanges", status_code=201)
+async def apply_exchange(
+    body: ExchangeIn, request: Request, who: WriterDep, idem: IdempotencyDep, correlation_id: CorrelationId = None
+):
+    ctx = _ctx(request, who, correlation_id)
+    return await _write(request, idem, lambda conn: handlers.apply_exchange(conn, ctx, body))
+
+
+@router.get("/exchanges")
+async def list_exchanges(
+    request: Request, who: CallerDep,
+    status: Literal["applied", "approved", "cancelled", "completed"] | None = None,
+):
+    """Partners see the exchanges their cluster sends or hosts."""
+    async with pool_of(request).acquire() as conn:
+        rows = await repository.list_exchanges(
+            conn, cluster_id=who.cluster_id if who.role == "partner" else None, status=status)
+    return [handlers.exchange_json(r) for r in rows]
+
+
+@router.get("/exchanges/{exchange_id}")
+async def get_exchange(exchange_id: str, request: Request, who: CallerDep):
+    xid = _id(exchange_id, "exchange")
+    async with pool_of(request).acquire() as conn:
+        row = await repository.get_exchange(conn, xid)
+    if row is None or not (who.can_see(row["sending_cluster_id"]) or who.can_see(row["host_cluster_id"])):
+        raise handlers.not_found("exchange", exchange_id)
+    return handlers.exchange_json(row)
+
+
+@router.post("/exchanges/{exchange_id}/approve")
+async def approve_exchange(
+    exchange_id: str, request: Request, who: CoordinatorDep, idem: IdempotencyDep, correlation_id: CorrelationId = None
+):
+    """Computes ``lump_sum_eur``: the host country's cap, halved for a stay under 5 working days or a
+    distance under 200 km between the sending and host cities."""
+    xid, ctx = _id(exchange_id, "exchange"), _ctx(request, who, correlation_id)
+    return await _write(request, idem, lambda conn: handlers.approve_exchange(conn, ctx, xid))
+
+
+@router.post("/exchanges/{exchange_id}/cancel")
+async def cancel_exchange(
+    exchange_id: str, request: Request, who: WriterDep, idem: IdempotencyDep, body: CancelIn | None = None,
+    correlation_id: CorrelationId = None,
+):
+    xid, ctx = _id(exchange_id, "exchange"), _ctx(request, who, correlation_id)
+    return await _write(request, idem, lambda conn: handlers.cancel_exchange(conn, ctx, xid, body or CancelIn()))
+
+
+@router.post("/exchanges/{exchange_id}/completion")
+async def complete_exchange(
+    exchange_id: str, body: CompletionIn, request: Request, who: WriterDep, idem: IdempotencyDep,
+    correlation_id: CorrelationId = None,
+):
+    xid, ctx = _id(exchange_id, "exchange"), _ctx(request, who, correlation_id)
+    return await _write(request, idem, lambda conn: handlers.complete_exchange(conn, ctx, xid, body))
+
+
+# --- internal ------------------------------------------------------------------------------------
 
 internal = APIRouter(prefix="/internal/v1", tags=["internal"], include_in_schema=False)
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import csv
 import sys
 from contextlib import asynccontextmanager
 
 
 @asynccontextmanager
-async def registration_db():
+async def registration_pool():
     from services.registration.settings import RegistrationSettings
     from shared.db import create_pool, migrate
 
@@ -16,10 +17,15 @@ async def registration_db():
     pool = await create_pool(s.database_url, s.db_schema, max_size=2)
     try:
         await migrate(pool, s.db_schema, "services.registration.migrations")
-        async with pool.acquire() as conn:
-            yield conn
+        yield pool
     finally:
         await pool.close()
+
+
+@asynccontextmanager
+async def registration_db():
+    async with registration_pool() as pool, pool.acquire() as conn:
+        yield conn
 
 
 def cmd_keys_create(args) -> int:
@@ -69,6 +75,42 @@ def cmd_keys_revoke(args) -> int:
     return asyncio.run(go())
 
 
+def cmd_import_participants(args) -> int:
+    from pathlib import Path
+
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from services.registration.adapters import repository
+    from services.registration.entrypoints.csv_import import import_participants, read_rows
+
+    err = Console(stderr=True)
+    path = Path(args.file)
+    try:
+        rows = read_rows(path)
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        err.print(f"[red]error:[/red] cannot read {path}: {exc}")
+        return 2
+
+    async def go() -> int:
+        async with registration_pool() as pool:
+            async with pool.acquire() as conn:
+                if not await repository.cluster_exists(conn, args.cluster):
+                    err.print(f"[red]error:[/red] no cluster {args.cluster!r} (see GET /v1/clusters)")
+                    return 2
+            columns = (TextColumn("importing {task.description}"), BarColumn(), MofNCompleteColumn(),
+                       TimeRemainingColumn())
+            with Progress(*columns, console=err, transient=False) as bar:
+                task = bar.add_task(path.name, total=len(rows))
+                report = await import_participants(pool, rows, args.cluster, lambda n: bar.advance(task, n))
+        for line, why in report.failed:
+            err.print(f"{path.name}:{line}: {why}", markup=False, highlight=False)
+        print(f"{report.created} created, {report.existing} already registered, {len(report.failed)} refused")
+        return 1 if report.failed else 0
+
+    return asyncio.run(go())
+
+
 def register(sub) -> None:
     keys = sub.add_parser("keys", help="API keys").add_subparsers(dest="keys_command", required=True)
     create = keys.add_parser("create", help="create a key and print it once")
@@ -82,3 +124,14 @@ def register(sub) -> None:
     revoke = keys.add_parser("revoke", help="revoke a key by id")
     revoke.add_argument("key_id")
     revoke.set_defaults(fn=cmd_keys_revoke)
+
+    imports = sub.add_parser("import", help="bulk imports").add_subparsers(dest="import_command", required=True)
+    participants = imports.add_parser(
+        "participants", help="register participants from a CSV file",
+        description="Columns: kind, name, country, city, employees, website, sectors, keywords, offers, requests, "
+                    "contact_name, contact_email, contact_phone, contact_language, data_processing_consent, "
+                    "marketing_consent, external_ref. Lists are ';'-separated; offers/requests as 'type: text'. "
+                    "Re-running a file creates no duplicates. Exit status 1 if some rows were refused.")
+    participants.add_argument("file", help="CSV with a header row")
+    participants.add_argument("--cluster", required=True, help="the cluster the participants belong to")
+    participants.set_defaults(fn=cmd_import_participants)
