@@ -167,7 +167,7 @@ class ConsumerRunner:
 
     async def _handle(self, record: ConsumerRecord) -> None:
         try:
-            envelope = decode(record.value)
+            envelope = self._decode(record)
         except EventDecodeError as exc:
             await self._dead_letter(record, exc, stage="decode")
             return
@@ -210,6 +210,15 @@ class ConsumerRunner:
             metrics.CONSUMER_LAST_EVENT_TIME.labels(self.name).set(envelope.time.timestamp())
             return
 
+    @staticmethod
+    def _decode(record: ConsumerRecord) -> Envelope:
+        """An event we can apply: valid envelope and payload, keyed by its aggregate id (the key is what
+        keeps one aggregate's events in order, so a message without it breaks the contract)."""
+        envelope = decode(record.value)
+        if record.key is None or record.key.decode(errors="replace") != envelope.subject:
+            raise EventDecodeError(f"Kafka key {record.key!r} is not the event's subject {envelope.subject!r}")
+        return envelope
+
     async def _handle_batch(self, records: list[ConsumerRecord]) -> None:
         """One partition's batch in one transaction: one bulk insert of dedupe markers, then the handlers in
         offset order. Same guarantees as one-by-one, far fewer commits. If anything in the batch fails,
@@ -218,12 +227,13 @@ class ConsumerRunner:
         todo: list[tuple[ConsumerRecord, Envelope]] = []
         for record in records:
             try:
-                envelope = decode(record.value)
+                envelope = self._decode(record)
             except EventDecodeError as exc:
                 await self._dead_letter(record, exc, stage="decode")
                 continue
             if envelope.type not in self.handlers:
                 metrics.CONSUMER_EVENTS.labels(self.name, record.topic, "ignored").inc()
+                metrics.EVENTS_CONSUMED.labels(self.name, envelope.type, "ignored").inc()
                 continue
             todo.append((record, envelope))
         if not todo:
@@ -243,11 +253,16 @@ class ConsumerRunner:
                     )
                 }
                 applied = 0
+                outcomes = []
                 for _, envelope in todo:
                     if envelope.id in fresh:
                         fresh.discard(envelope.id)  # a duplicate inside the same batch applies once
-                        await self.handlers[envelope.type](conn, envelope)
+                        with correlation.bound(envelope.correlation_id, event_id=envelope.id, event_type=envelope.type):
+                            await self.handlers[envelope.type](conn, envelope)
                         applied += 1
+                        outcomes.append((envelope.type, "applied"))
+                    else:
+                        outcomes.append((envelope.type, "duplicate"))
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -257,6 +272,8 @@ class ConsumerRunner:
             return
         metrics.CONSUMER_EVENTS.labels(self.name, todo[0][0].topic, "applied").inc(applied)
         metrics.CONSUMER_EVENTS.labels(self.name, todo[0][0].topic, "duplicate").inc(len(todo) - applied)
+        for event_type, outcome in outcomes:
+            metrics.EVENTS_CONSUMED.labels(self.name, event_type, outcome).inc()
         metrics.CONSUMER_LAST_PROCESSED.labels(self.name).set(time.time())
         metrics.CONSUMER_LAST_EVENT_TIME.labels(self.name).set(todo[-1][1].time.timestamp())
 

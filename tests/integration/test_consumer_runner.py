@@ -1,6 +1,7 @@
 """The consumer runner against real PostgreSQL and a real Kafka-API broker."""
 
 import asyncio
+import json
 import uuid
 
 import pytest
@@ -60,8 +61,16 @@ async def producer(kafka_bootstrap):
     await producer.stop()
 
 
-async def send(producer, value: bytes, key: bytes = b"k"):
-    await (await producer.send(TOPIC, value, key=key))
+def subject_of(value: bytes) -> bytes:
+    try:
+        return json.loads(value)["subject"].encode()
+    except (ValueError, KeyError):
+        return b"undecodable"
+
+
+async def send(producer, value: bytes, key: bytes | None = None):
+    """Produce like our relay does: keyed by the event's subject (aggregate id)."""
+    await (await producer.send(TOPIC, value, key=key if key is not None else subject_of(value)))
 
 
 def effects_for(pool, subject):
@@ -75,10 +84,10 @@ async def test_a_consumer_given_the_same_event_twice_applies_it_once(pool, consu
     pid = f"dup-{uuid.uuid4()}"
     env = new_envelope(participant_registered(pid), source="/test")
     key, value, _ = encode(env)
-    await send(producer, value, key)
-    await send(producer, value, key)  # a redelivery, e.g. the relay retrying after a lost ack
+    await send(producer, value)
+    await send(producer, value)  # a redelivery, e.g. the relay retrying after a lost ack
     marker = f"after-{uuid.uuid4()}"
-    await send(producer, encode(new_envelope(participant_registered(marker), source="/test"))[1], marker.encode())
+    await send(producer, encode(new_envelope(participant_registered(marker), source="/test"))[1])
     consume()
     await eventually(effects_for(pool, marker), timeout=30)
     assert len(await effects_for(pool, pid)()) == 1
@@ -89,7 +98,7 @@ async def test_undecodable_message_lands_in_dlq_and_the_next_good_one_is_process
 ):
     await send(producer, b"\x00\x01 definitely not an event", b"same-key")
     good = f"good-{uuid.uuid4()}"
-    await send(producer, encode(new_envelope(participant_registered(good), source="/test"))[1], b"same-key")
+    await send(producer, encode(new_envelope(participant_registered(good), source="/test"))[1])
     consume()
     await eventually(effects_for(pool, good), timeout=30)
     [dead] = await read_all(kafka_bootstrap, f"{TOPIC}.dlq", expect=1)
@@ -105,8 +114,8 @@ async def test_handler_failing_past_its_retries_is_dead_lettered_and_consumption
 ):
     poison = f"poison-{uuid.uuid4()}"
     good = f"good-{uuid.uuid4()}"
-    await send(producer, encode(new_envelope(participant_registered(poison), source="/test"))[1], b"k")
-    await send(producer, encode(new_envelope(participant_registered(good), source="/test"))[1], b"k")
+    await send(producer, encode(new_envelope(participant_registered(poison), source="/test"))[1])
+    await send(producer, encode(new_envelope(participant_registered(good), source="/test"))[1])
     consume()
     await eventually(effects_for(pool, good), timeout=30)
     [dead] = await read_all(kafka_bootstrap, f"{TOPIC}.dlq", expect=1)
@@ -116,7 +125,7 @@ async def test_handler_failing_past_its_retries_is_dead_lettered_and_consumption
 
 async def test_offsets_are_committed_after_processing(pool, consume, producer, kafka_bootstrap):
     subject = f"commit-{uuid.uuid4()}"
-    await send(producer, encode(new_envelope(participant_registered(subject), source="/test"))[1], b"one-key")
+    await send(producer, encode(new_envelope(participant_registered(subject), source="/test"))[1])
     runner = consume()
     await eventually(effects_for(pool, subject), timeout=30)
     [row] = await pool.fetch("SELECT kafka_partition, kafka_offset FROM processed_events")
@@ -133,18 +142,21 @@ async def test_offsets_are_committed_after_processing(pool, consume, producer, k
 async def test_batch_mode_applies_duplicates_once_and_isolates_a_poison_message(
     pool, consume, producer, kafka_bootstrap
 ):
-    key = b"one-partition"
     good = [f"batch-{i}-{uuid.uuid4()}" for i in range(5)]
     envs = [new_envelope(participant_registered(s), source="/test") for s in good]
     poison = new_envelope(participant_registered(f"poison-{uuid.uuid4()}"), source="/test")
     for env in envs[:3]:
-        await send(producer, encode(env)[1], key)
-    await send(producer, encode(envs[0])[1], key)  # duplicate inside the batch
-    await send(producer, encode(poison)[1], key)
+        await send(producer, encode(env)[1])
+    await send(producer, encode(envs[0])[1])  # duplicate (a redelivery)
+    await send(producer, encode(poison)[1])
     for env in envs[3:]:
-        await send(producer, encode(env)[1], key)
+        await send(producer, encode(env)[1])
     consume(batch=True)
-    await eventually(effects_for(pool, good[-1]), timeout=30)
+
+    async def all_applied():
+        return await pool.fetchval("SELECT count(DISTINCT subject) FROM effects WHERE subject = ANY($1)", good) == 5
+
+    await eventually(all_applied, timeout=30)
     for subject in good:
         assert len(await effects_for(pool, subject)()) == 1, subject
     [dead] = await read_all(kafka_bootstrap, f"{TOPIC}.dlq", expect=1)

@@ -2,6 +2,7 @@
 
 import asyncio
 import contextlib
+import json
 from datetime import UTC, datetime
 
 import asyncpg
@@ -56,8 +57,13 @@ class FakeProducer:
         return fut
 
 
-def record(value: bytes, offset=0) -> ConsumerRecord:
-    return ConsumerRecord("cxc.participants", 0, offset, 0, 0, b"k", value, None, len(value), 1, [("ce_id", b"x")])
+def record(value: bytes, offset=0, key: bytes | None = None) -> ConsumerRecord:
+    if key is None:
+        try:
+            key = json.loads(value)["subject"].encode()
+        except ValueError:
+            key = b"k"
+    return ConsumerRecord("cxc.participants", 0, offset, 0, 0, key, value, None, len(value), 1, [("ce_id", b"x")])
 
 
 def event_bytes(pid="p1") -> tuple[str, bytes]:
@@ -100,7 +106,7 @@ async def test_undecodable_message_goes_to_dlq_with_error_headers():
     await r._handle(record(b"{not json", 7))
     [(topic, value, key, headers)] = dlq.sent
     assert topic == "cxc.participants.dlq"
-    assert value == b"{not json" and key == b"k"
+    assert value == b"{not json" and key == b"k"  # the original key travels with the dead letter
     assert headers["cxc_error_stage"] == b"decode"
     assert headers["cxc_original_offset"] == b"7"
     assert headers["ce_id"] == b"x"  # original headers kept
@@ -164,3 +170,12 @@ async def test_a_missing_table_stalls_the_consumer_instead_of_dead_lettering_the
     with pytest.raises(ConsumerStalled, match="schema broken"):
         await r._handle(record(event_bytes()[1]))
     assert dlq.sent == []
+
+
+async def test_an_event_whose_key_is_not_its_subject_is_dead_lettered():
+    async def handler(conn, env):
+        raise AssertionError("must not be called")
+
+    r, dlq = runner(FakePool(), handler)
+    await r._handle(record(event_bytes("p1")[1], key=None or b"another-aggregate"))
+    assert b"is not the event's subject" in dlq.sent[0][3]["cxc_error_message"]
