@@ -12,7 +12,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
 from shared.events.catalogue import LATEST, EventData, event_model, upcast
 from shared.events.topics import Topic, topic_for_type
@@ -41,10 +41,21 @@ class Envelope(BaseModel):
     def topic(self) -> Topic:
         return topic_for_type(self.type)
 
+    _payload: EventData | None = PrivateAttr(default=None)
+
+    def __eq__(self, other: object) -> bool:  # the payload cache is not part of the event's identity
+        return isinstance(other, Envelope) and self.model_dump() == other.model_dump()
+
+    def __hash__(self) -> int:
+        return hash(self.id)
+
     def payload(self) -> EventData:
-        """The typed payload, upcast to the newest version of its type."""
-        version, data = upcast(self.type, self.schema_version, self.data)
-        return event_model(self.type, version).model_validate(data)
+        """The typed payload, upcast to the newest version of its type (parsed once, then cached: the
+        consumer validates it on decode and handlers read it again)."""
+        if self._payload is None:
+            version, data = upcast(self.type, self.schema_version, self.data)
+            self._payload = event_model(self.type, version).model_validate(data)
+        return self._payload
 
 
 def new_envelope(
