@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+
 from services.matchmaking.entrypoints.api import router
-from services.matchmaking.handlers import HANDLERS
+from services.matchmaking.handlers import ACTIVITY_HANDLERS, HANDLERS, expire_due
 from services.matchmaking.settings import MatchmakingSettings
 from shared.service import ConsumerSpec, Service
+
+log = logging.getLogger(__name__)
+
+
+async def expiry_sweeper(service: Service) -> None:
+    """Expired requests stop blocking: each sweep turns due pending requests into meeting.expired."""
+    while True:
+        while (n := await expire_due(service.pool)) > 0:
+            log.info("expired %d meeting requests", n)
+        await asyncio.sleep(service.settings.expiry_interval_s)
 
 
 def build(settings: MatchmakingSettings | None = None) -> Service:
@@ -13,7 +26,11 @@ def build(settings: MatchmakingSettings | None = None) -> Service:
         settings=settings or MatchmakingSettings(),
         migrations="services.matchmaking.migrations",
         routers=[router],
-        consumers=[ConsumerSpec("matchmaking-profiles", ["cxc.participants"], HANDLERS)],
+        consumers=[
+            ConsumerSpec("matchmaking-profiles", ["cxc.participants"], HANDLERS),
+            ConsumerSpec("matchmaking-activities", ["cxc.activities"], ACTIVITY_HANDLERS),
+        ],
         publishes=True,
+        workers=[("meeting-request-expiry", expiry_sweeper)],
         title="ClusterXchange matchmaking",
     )
