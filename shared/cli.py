@@ -14,7 +14,10 @@ from pathlib import Path
 
 COMMAND_MODULES = [
     "shared.commands",
+    "shared.ops",
     "services.registration.entrypoints.cli",
+    "services.notifications.entrypoints.cli",
+    "services.reporting.entrypoints.cli",
 ]
 
 

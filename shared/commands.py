@@ -1,8 +1,7 @@
-"""Platform-wide commands: run the embedded stack, topics, event schemas."""
+"""Platform-wide commands: run the embedded stack, event schemas (topics: ``shared.ops``)."""
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 
@@ -21,24 +20,6 @@ def cmd_schemas_export(args) -> int:
     return 0
 
 
-def cmd_topics_create(args) -> int:
-    from shared.events.topics import topic_specs
-    from shared.messaging.kafka import ensure_topics
-    from shared.settings import ServiceSettings
-
-    created = asyncio.run(ensure_topics(ServiceSettings().kafka_bootstrap, topic_specs()))
-    print(f"created {len(created)} topics" + (f": {', '.join(created)}" if created else " (all existed)"))
-    return 0
-
-
-def cmd_topics_list(args) -> int:
-    from shared.events.topics import TOPICS
-
-    for t in TOPICS.values():
-        print(f"{t.name:22} key={t.key:16} partitions={t.partitions} dlq={t.dlq}  types={','.join(t.event_types)}")
-    return 0
-
-
 def register(sub) -> None:
     sub.add_parser("run", help="run the whole system locally (embedded PostgreSQL and broker)").set_defaults(fn=cmd_run)
 
@@ -46,7 +27,3 @@ def register(sub) -> None:
     export = schemas.add_parser("export", help="write the JSON Schema of every event type and version")
     export.add_argument("dir")
     export.set_defaults(fn=cmd_schemas_export)
-
-    topics = sub.add_parser("topics", help="topics of the registry").add_subparsers(dest="topics_command", required=True)
-    topics.add_parser("list", help="the topic registry").set_defaults(fn=cmd_topics_list)
-    topics.add_parser("create", help="create missing topics on the broker").set_defaults(fn=cmd_topics_create)

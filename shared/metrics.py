@@ -1,6 +1,6 @@
 """Prometheus metrics of the messaging runtime, labelled by service and worker."""
 
-from prometheus_client import Counter, Gauge
+from prometheus_client import Counter, Gauge, Histogram
 
 OUTBOX_PENDING = Gauge("cxc_outbox_pending", "Outbox rows not yet published", ["service"])
 OUTBOX_PUBLISHED = Counter("cxc_outbox_published_total", "Events published by the relay", ["service"])
@@ -28,4 +28,18 @@ CONSUMER_LAST_PROCESSED = Gauge(
 )
 CONSUMER_LAST_EVENT_TIME = Gauge(
     "cxc_consumer_last_event_time_seconds", "CloudEvents time of the last event handled", ["consumer"]
+)
+
+# Per event type, and the HTTP side: what dashboards break down by.
+EVENTS_PUBLISHED = Counter("cxc_events_published_total", "Events published by the relay, by type", ["service", "type"])
+EVENTS_CONSUMED = Counter(
+    "cxc_events_consumed_total",
+    "Events handled by a consumer, by type and outcome (applied, duplicate, ignored, dead_lettered)",
+    ["consumer", "type", "outcome"],
+)
+EVENTS_FAILED = Counter("cxc_events_failed_total", "Failed handler attempts, by type", ["consumer", "type"])
+HTTP_REQUESTS = Counter("cxc_http_requests_total", "HTTP requests", ["service", "method", "route", "status"])
+HTTP_LATENCY = Histogram(
+    "cxc_http_request_duration_seconds", "HTTP request latency", ["service", "method", "route"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )

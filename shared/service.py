@@ -12,6 +12,7 @@ import contextlib
 import logging
 import os
 import sys
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -21,7 +22,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from shared import problems
+from shared import correlation, logs, metrics, problems
 from shared.auth import KEY_REPLICA_HANDLERS
 from shared.db import create_pool, migrate
 from shared.messaging.consumer import ConsumerRunner, Handler
@@ -129,10 +130,34 @@ class Service:
         app = FastAPI(title=self.title or f"ClusterXchange {self.settings.service}", lifespan=lifespan)
         app.state.service = self
         problems.install(app)
+        self._install_observability(app)
         app.include_router(self._ops_router())
         for router in self.routers:
             app.include_router(router)
         return app
+
+    def _install_observability(self, app: FastAPI) -> None:
+        """Every request gets a correlation id (the caller's ``X-Request-ID`` or a new one), echoed in the
+        response and bound while the request runs, so events it records and its log lines carry it."""
+        service = self.settings.service
+
+        @app.middleware("http")
+        async def correlate_and_measure(request: Request, call_next):
+            request_id = correlation.from_headers(request.headers)
+            started = time.perf_counter()
+            status = 500
+            try:
+                with correlation.bound(request_id):
+                    response = await call_next(request)
+                status = response.status_code
+                response.headers["X-Request-ID"] = request_id
+                return response
+            finally:
+                route = request.scope.get("route")
+                # The route template, never the raw path: ids in paths would explode the label set.
+                path = getattr(route, "path", "unmatched")
+                metrics.HTTP_LATENCY.labels(service, request.method, path).observe(time.perf_counter() - started)
+                metrics.HTTP_REQUESTS.labels(service, request.method, path, str(status)).inc()
 
     def _ops_router(self) -> APIRouter:
         router = APIRouter(tags=["ops"])
@@ -169,13 +194,10 @@ class Service:
 
     def run(self) -> int:
         """Serve until SIGINT/SIGTERM; return 1 if a worker failed, so the supervisor restarts us."""
-        logging.basicConfig(
-            level=self.settings.log_level,
-            format=f"%(asctime)s {self.settings.service} %(levelname)s %(name)s: %(message)s",
-        )
+        logs.configure(self.settings.service, self.settings.log_level)
         config = uvicorn.Config(
             self.app(), host=self.settings.host, port=self.settings.port, log_level=self.settings.log_level.lower(),
-            access_log=False, lifespan="on",
+            access_log=False, lifespan="on", log_config=None,
         )
         self._server = uvicorn.Server(config)
         self._server.run()

@@ -60,7 +60,9 @@ def _id(value: str, what: str) -> uuid.UUID:
 
 
 def _ctx(request: Request, who, correlation_id: str | None) -> Context:
-    return Context(who, correlation_id, request.app.state.service.settings)
+    # The header parameter documents X-Correlation-ID in the OpenAPI; the value itself is validated (or
+    # replaced) by the correlation middleware, and outbox.record takes it from there.
+    return Context(who, None, request.app.state.service.settings)
 
 
 async def _write(request: Request, idem, work) -> JSONResponse:
