@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from services.notifications.entrypoints.api import router
-from services.notifications.handlers import HANDLERS
+from services.notifications.entrypoints.senders import digest_worker, email_worker, webhook_worker
+from services.notifications.handlers import CONSUMED_TOPICS, HANDLERS
 from services.notifications.settings import NotificationsSettings
 from shared.service import ConsumerSpec, Service
 
@@ -13,7 +14,9 @@ def build(settings: NotificationsSettings | None = None) -> Service:
         settings=settings or NotificationsSettings(),
         migrations="services.notifications.migrations",
         routers=[router],
-        consumers=[ConsumerSpec("notifications-inbox", ["cxc.participants"], HANDLERS)],
+        consumers=[ConsumerSpec("notifications-inbox", CONSUMED_TOPICS, HANDLERS)],
         publishes=True,
+        workers=[("email-sender", email_worker), ("webhook-sender", webhook_worker),
+                 ("requests-digest", digest_worker)],
         title="ClusterXchange notifications",
     )

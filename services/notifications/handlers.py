@@ -1,22 +1,159 @@
-"""Notifications' reactions to events; each runs inside the consumer's transaction."""
+"""Notifications' reactions to events; each runs inside the consumer's transaction.
+
+A handler only plans: it writes delivery rows (unique per event, recipient and channel) and keeps the
+few facts a mail needs. Sending happens in the sender workers, after the commit, so a redelivered event
+finds its rows already there and plans nothing new.
+"""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import asyncpg
 
-from services.notifications.adapters import inbox
+from services.notifications.adapters import inbox, store
+from services.notifications.domain.planning import digest_key, email_plans, reminder_plans
 from shared.events.envelope import Envelope
+from shared.events.topics import TOPICS
+
+CONSUMED_TOPICS = ["cxc.participants", "cxc.activities", "cxc.exchanges", "cxc.meetings"]
+WEBHOOK_EVENT_TYPES = frozenset(t for name in CONSUMED_TOPICS for t in TOPICS[name].event_types)
 
 
-async def received(conn: asyncpg.Connection, envelope: Envelope) -> None:
+async def _event_clusters(conn: asyncpg.Connection, envelope: Envelope) -> set[str]:
+    """The clusters whose partners may hear about an event (by its webhooks)."""
+    e = envelope.payload()
+    clusters: set[str] = set()
+    if profile := getattr(e, "profile", None):
+        clusters.add(profile.cluster_id)
+    for attr in ("cluster_id", "sending_cluster_id", "host_cluster_id"):
+        if value := getattr(e, attr, None):
+            clusters.add(value)
+    people = [p for p in (getattr(e, a, None) for a in ("participant_id", "requester_id", "target_id")) if p]
+    clusters |= set((await store.clusters_of(conn, people)).values())
+    if (activity_id := getattr(e, "activity_id", None)) and (a := await store.activity(conn, activity_id)):
+        if a["host_cluster_id"]:
+            clusters.add(a["host_cluster_id"])
+    return clusters
+
+
+async def _plan_webhooks(conn: asyncpg.Connection, envelope: Envelope) -> None:
+    clusters = await _event_clusters(conn, envelope)
+    for sub in await store.matching_subscriptions(conn, envelope.type, clusters):
+        await store.plan(
+            conn, event_id=envelope.id, event_type=envelope.type, recipient=str(sub["id"]), channel="webhook",
+            template="webhook", context={"body": envelope.model_dump_json()},
+            cluster_id=sub["cluster_id"],  # NULL for a coordinator's hook: no partner sees those deliveries
+            correlation_id=envelope.correlation_id,
+        )
+
+
+async def _plan_emails(conn: asyncpg.Connection, envelope: Envelope, meeting: dict | None = None) -> None:
+    e = envelope.payload()
+    for p in email_plans(envelope.type, e, meeting):
+        cluster = (await store.clusters_of(conn, [p.recipient])).get(p.recipient)
+        await store.plan(
+            conn, event_id=envelope.id, event_type=envelope.type, recipient=p.recipient, channel="email",
+            template=p.template, context=p.context, cluster_id=cluster, meeting_id=p.meeting_id,
+            correlation_id=envelope.correlation_id,
+        )
+
+
+async def participant_registered(conn: asyncpg.Connection, envelope: Envelope) -> None:
+    e = envelope.payload()
     await inbox.add(conn, envelope)
+    await store.upsert_participant(conn, e.participant_id, e.profile.cluster_id, e.profile.name)
+    await _plan_emails(conn, envelope)
+    await _plan_webhooks(conn, envelope)
+
+
+async def participant_updated(conn: asyncpg.Connection, envelope: Envelope) -> None:
+    e = envelope.payload()
+    await store.upsert_participant(conn, e.participant_id, e.profile.cluster_id, e.profile.name)
+    await _plan_webhooks(conn, envelope)
 
 
 async def participant_erased(conn: asyncpg.Connection, envelope: Envelope) -> None:
+    e = envelope.payload()
     await inbox.forget_subject(conn, envelope.subject)
+    await store.erase(conn, e.participant_id)
+    await store.forget_requests_of(conn, e.participant_id)
+    await _plan_webhooks(conn, envelope)
+
+
+async def activity_changed(conn: asyncpg.Connection, envelope: Envelope) -> None:
+    e = envelope.payload()
+    timezone = e.meetings.timezone if e.meetings else None
+    await store.upsert_activity(conn, e.activity_id, getattr(e, "host_cluster_id", None), e.title, timezone)
+    await _plan_webhooks(conn, envelope)
+
+
+async def notify(conn: asyncpg.Connection, envelope: Envelope) -> None:
+    await _plan_emails(conn, envelope)
+    await _plan_webhooks(conn, envelope)
+
+
+async def meeting_requested(conn: asyncpg.Connection, envelope: Envelope) -> None:
+    await store.add_request(conn, envelope.payload(), envelope.time)
+    await notify(conn, envelope)
+
+
+async def meeting_answered(conn: asyncpg.Connection, envelope: Envelope) -> None:
+    await store.answer_request(conn, envelope.payload().meeting_id)
+    await notify(conn, envelope)
+
+
+async def plan_digests(conn: asyncpg.Connection, *, min_age_s: float, now: datetime) -> int:
+    """Plan today's digest of unanswered requests for every participant who has some."""
+    planned = 0
+    for row in await store.waiting_requests(conn, min_age_s):
+        target, requesters = row["target_id"], list(row["requesters"])
+        cluster = (await store.clusters_of(conn, [target])).get(target)
+        planned += await store.plan(
+            conn, event_id=digest_key(target, now.date().isoformat()), event_type="meeting.requests_digest",
+            recipient=target, channel="email", template="requests_digest", cluster_id=cluster,
+            context={"count": len(requesters), "requester_ids": requesters},
+        )
+    return planned
+
+
+async def meeting_scheduled(conn: asyncpg.Connection, envelope: Envelope) -> None:
+    e = envelope.payload()
+    await store.set_meeting_slot(conn, e)
+    await _plan_emails(conn, envelope)
+    reminders = reminder_plans(e, datetime.now(UTC))
+    await store.cancel_reminders(conn, e.meeting_id, [r.key for r in reminders], "meeting moved")
+    clusters = await store.clusters_of(conn, [e.requester_id, e.target_id])
+    for r in reminders:
+        await store.plan(
+            conn, event_id=r.key, event_type="meeting.reminder", recipient=r.recipient, channel="email",
+            template="meeting_reminder", context=r.context, cluster_id=clusters.get(r.recipient),
+            meeting_id=r.meeting_id, due_at=r.due_at, correlation_id=envelope.correlation_id,
+        )
+    await _plan_webhooks(conn, envelope)
+
+
+async def meeting_unscheduled(conn: asyncpg.Connection, envelope: Envelope) -> None:
+    e = envelope.payload()
+    known = await store.meeting(conn, e.meeting_id)
+    slot = dict(known) if known else None
+    await _plan_emails(conn, envelope, slot)
+    await store.cancel_reminders(conn, e.meeting_id, [], "meeting unscheduled")
+    await store.clear_meeting_slot(conn, e.meeting_id, e.schedule_version)
+    await _plan_webhooks(conn, envelope)
 
 
 HANDLERS = {
-    "participant.registered": received,
+    "participant.registered": participant_registered,
+    "participant.updated": participant_updated,
     "participant.erased": participant_erased,
+    "activity.created": activity_changed,
+    "activity.updated": activity_changed,
+    "meeting.requested": meeting_requested,
+    "meeting.accepted": meeting_answered,
+    "meeting.declined": meeting_answered,
+    "meeting.expired": meeting_answered,
+    "meeting.scheduled": meeting_scheduled,
+    "meeting.unscheduled": meeting_unscheduled,
 }
+HANDLERS |= {t: notify for t in WEBHOOK_EVENT_TYPES if t not in HANDLERS}

@@ -1,3 +1,4 @@
+from pydantic import model_validator
 from pydantic_settings import SettingsConfigDict
 
 from shared.settings import SecretSettingsMixin, ServiceSettings
@@ -10,4 +11,33 @@ class NotificationsSettings(SecretSettingsMixin, ServiceSettings):
     port: int = 8003
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 1025
+    smtp_timeout_s: float = 20.0
     mail_from: str = "ClusterXchange <no-reply@clusterxchange.eu>"
+    # Base of links in mails (unsubscribe); the address participants reach this service at.
+    public_url: str = "http://127.0.0.1:8003"
+    # How often the senders look for due deliveries, and how many they take at once.
+    poll_interval_s: float = 0.5
+    batch_size: int = 20
+    # A claimed delivery whose sender vanished (crash) is taken again after this lease. It must be far
+    # longer than one SMTP or webhook attempt, or a slow send could be claimed twice.
+    lease_s: float = 120.0
+    webhook_timeout_s: float = 10.0
+    # Webhook requests in flight at once, and at most this many of them to one subscription, so endpoints
+    # that hang hold a few slots for one timeout each and the others keep flowing.
+    webhook_concurrency: int = 40
+    webhook_per_endpoint: int = 4
+    contact_timeout_s: float = 5.0
+    # Retries: exponential backoff from retry_base_s, capped at retry_max_s, given up after give_up_after_s.
+    retry_base_s: float = 10.0
+    retry_max_s: float = 3600.0
+    give_up_after_s: float = 86_400.0
+    # The digest of unanswered meeting requests: looked for this often, for requests at least this old.
+    digest_interval_s: float = 3600.0
+    digest_min_age_s: float = 86_400.0
+
+    @model_validator(mode="after")
+    def _attempts_end_inside_the_lease(self):
+        slowest = max(self.smtp_timeout_s + self.contact_timeout_s, self.webhook_timeout_s)
+        if slowest >= self.lease_s / 2:
+            raise ValueError(f"lease_s ({self.lease_s}) must exceed twice the longest attempt ({slowest}s)")
+        return self
