@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-unit test-integration test-e2e install clean schemas
+.PHONY: bench run test test-chaos test-unit test-integration test-e2e install clean schemas chromium
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (set PYTHON=python3.11)")'
@@ -19,9 +19,20 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/cxc run
 
+## Headless Chromium for the dashboard's browser test: installed when missing if we may (root, apt-get);
+## otherwise that test is skipped with the reason.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
+	  && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core; } \
+	  || echo "chromium is not installed and cannot be installed here: the browser test will be skipped"
+
 ## The whole test suite (unit, integration, end-to-end).
-test: $(STAMP)
-	$(BIN)/python -m pytest
+test: $(STAMP) chromium
+	$(BIN)/python -m pytest -m "not chaos"
+
+## Fault injection on the whole system under load; writes docs/reliability.md.
+test-chaos: $(STAMP)
+	$(BIN)/python -m pytest -m chaos tests/chaos
 
 test-unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit
@@ -31,6 +42,10 @@ test-integration: $(STAMP)
 
 test-e2e: $(STAMP)
 	$(BIN)/python -m pytest tests/e2e
+
+## Benchmarks (not tests): print numbers and regenerate docs/benchmarks.md.
+bench: $(STAMP)
+	$(BIN)/python -m bench.run_all
 
 schemas: $(STAMP)
 	$(BIN)/cxc schemas export schemas

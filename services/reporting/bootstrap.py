@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from services.reporting.entrypoints import dashboard, stream
 from services.reporting.entrypoints.api import router
 from services.reporting.handlers import HANDLERS
+from services.reporting.rebuild import projected_topics
 from services.reporting.settings import ReportingSettings
-from shared.events.topics import TOPICS
 from shared.service import ConsumerSpec, Service
 
 
@@ -13,7 +14,7 @@ def build(settings: ReportingSettings | None = None) -> Service:
     return Service(
         settings=settings or ReportingSettings(),
         migrations="services.reporting.migrations",
-        routers=[router],
-        consumers=[ConsumerSpec("reporting-kpis", [t.name for t in TOPICS.values()], HANDLERS)],
+        routers=[router, dashboard.router, stream.router],
+        consumers=[ConsumerSpec("reporting-kpis", projected_topics(), HANDLERS)],
         title="ClusterXchange reporting",
     )

@@ -5,18 +5,12 @@ from __future__ import annotations
 import asyncpg
 
 from services.reporting.adapters import projection
+from services.reporting.domain.facts import PROJECTED_TYPES
 from shared.events.envelope import Envelope
-
-_APPLY = {
-    "participant.registered": projection.participant_registered,
-    "participant.updated": projection.participant_updated,
-    "participant.erased": projection.participant_erased,
-}
 
 
 async def apply(conn: asyncpg.Connection, envelope: Envelope) -> None:
-    await _APPLY[envelope.type](conn, envelope.payload())
-    await projection.mark_applied(conn, envelope.time)
+    await projection.apply(conn, envelope)
 
 
-HANDLERS = {event_type: apply for event_type in _APPLY}
+HANDLERS = {event_type: apply for event_type in PROJECTED_TYPES}

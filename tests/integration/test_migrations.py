@@ -9,10 +9,10 @@ async def test_migrations_apply_once_and_in_order(database_url):
     pool = await db.create_pool(database_url, "reporting")
     try:
         first = await db.migrate(pool, "reporting", "services.reporting.migrations")
-        assert first == ["shared/001_messaging.sql", "shared/002_api_keys.sql", "001_reporting.sql"]
+        assert first == ["shared/001_messaging.sql", "shared/002_api_keys.sql", "001_reporting.sql", "002_facts.sql"]
         assert await db.migrate(pool, "reporting", "services.reporting.migrations") == []
         tables = {r["tablename"] for r in await pool.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'reporting'")}
-        assert {"outbox", "processed_events", "participants", "schema_migrations"} <= tables
+        assert {"outbox", "processed_events", "facts", "schema_migrations"} <= tables
     finally:
         await pool.close()
 

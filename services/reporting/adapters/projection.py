@@ -1,58 +1,77 @@
-"""The reporting schema's projection tables: writes from events, reads for the scoreboard."""
+"""The projection tables: facts per aggregate and the set of applied events (reads and writes)."""
 
 from __future__ import annotations
 
+import json
+import uuid
 from datetime import datetime
+from collections.abc import Iterable
 
 import asyncpg
 
-from shared.events.catalogue import ParticipantErased, ParticipantRegistered, ParticipantUpdated
+from services.reporting.domain.facts import FactBook, aggregate_of, merge, utc
+from shared.events.envelope import Envelope
+
+TABLES = ("facts", "applied_events")
 
 
-async def mark_applied(conn: asyncpg.Connection, event_time: datetime) -> None:
+async def apply(conn: asyncpg.Connection, envelope: Envelope) -> bool:
+    """Fold one event into the facts of its aggregate, inside the caller's transaction; False if the
+    projection already holds it (its effect is convergent anyway; this keeps ``events_applied`` exact)."""
+    fresh = await conn.fetchval(
+        """INSERT INTO applied_events (event_id, event_type, event_time) VALUES ($1, $2, $3)
+           ON CONFLICT DO NOTHING RETURNING true""",
+        envelope.id, envelope.type, envelope.time,
+    )
+    if not fresh:
+        return False
+    payload = envelope.payload()
+    aggregate, key = aggregate_of(envelope.type, payload)
+    # The empty row first, so that FOR UPDATE serialises concurrent writers of a new aggregate too.
     await conn.execute(
-        """UPDATE projection_state SET events_applied = events_applied + 1,
-               last_event_time = GREATEST(last_event_time, $1)""",
-        event_time,
+        "INSERT INTO facts (aggregate, id, data) VALUES ($1, $2, '{}') ON CONFLICT DO NOTHING", aggregate, key
     )
-
-
-async def participant_registered(conn: asyncpg.Connection, e: ParticipantRegistered) -> None:
+    current = await conn.fetchval("SELECT data FROM facts WHERE aggregate = $1 AND id = $2 FOR UPDATE", aggregate, key)
+    merged = merge(json.loads(current), envelope.type, payload, envelope.time, envelope.id)
     await conn.execute(
-        """INSERT INTO participants (id, cluster_id, kind, country, registered_at) VALUES ($1, $2, $3, $4, $5)
-           ON CONFLICT (id) DO NOTHING""",
-        e.participant_id, e.profile.cluster_id, e.profile.kind, e.profile.country, e.registered_at,
+        "UPDATE facts SET data = $3::jsonb WHERE aggregate = $1 AND id = $2", aggregate, key, json.dumps(merged)
+    )
+    return True
+
+
+async def load(conn: asyncpg.Connection) -> FactBook:
+    """The whole projection as a FactBook (call inside one repeatable-read transaction)."""
+    rows = await conn.fetch("SELECT aggregate, id, data FROM facts")
+    summary = await conn.fetchrow("SELECT count(*) AS n, max(event_time) AS last FROM applied_events")
+    last = summary["last"]
+    return FactBook.stored(
+        ((r["aggregate"], r["id"], json.loads(r["data"])) for r in rows), summary["n"], utc(last) if last else None
     )
 
 
-async def participant_updated(conn: asyncpg.Connection, e: ParticipantUpdated) -> None:
-    await conn.execute(
-        "UPDATE participants SET kind = $2, country = $3 WHERE id = $1", e.participant_id, e.profile.kind, e.profile.country
+def fact_records(book: FactBook) -> Iterable[tuple[str, str, str]]:
+    for aggregate, table in book.aggregates.items():
+        for key, facts in table.items():
+            yield aggregate, key, json.dumps(facts)
+
+
+async def lock(conn: asyncpg.Connection) -> None:
+    """Hold off the live consumer's writes (readers go on) until the caller's transaction ends."""
+    await conn.execute("LOCK TABLE facts, applied_events IN EXCLUSIVE MODE")
+
+
+async def replace_all(conn: asyncpg.Connection, book: FactBook) -> None:
+    """Swap the projection for ``book`` in the caller's transaction: fresh tables are filled, then their
+    contents replace the live ones. Readers see the old projection until the commit, then the new one."""
+    await lock(conn)
+    for table in TABLES:
+        await conn.execute(f"CREATE TEMP TABLE {table}_rebuild (LIKE {table} INCLUDING ALL) ON COMMIT DROP")
+    await conn.copy_records_to_table("facts_rebuild", records=list(fact_records(book)), columns=["aggregate", "id", "data"])
+    await conn.copy_records_to_table(
+        "applied_events_rebuild",
+        records=[(uuid.UUID(eid), etype, datetime.fromisoformat(t)) for eid, (t, etype) in book.applied.items()],
+        columns=["event_id", "event_type", "event_time"],
     )
-
-
-async def participant_erased(conn: asyncpg.Connection, e: ParticipantErased) -> None:
-    # Counts stay (anonymous); the projection never held contact data.
-    await conn.execute("UPDATE participants SET erased = true WHERE id = $1", e.participant_id)
-
-
-async def participant_kpis(conn: asyncpg.Connection, cluster: str | None) -> dict:
-    rows = await conn.fetch(
-        """SELECT cluster_id, kind, country, count(*) AS n FROM participants
-           WHERE $1::text IS NULL OR cluster_id = $1 GROUP BY GROUPING SETS ((cluster_id), (kind), (country))""",
-        cluster,
-    )
-
-    def by(col: str) -> dict[str, int]:
-        return {r[col].strip(): r["n"] for r in sorted(rows, key=lambda r: -r["n"]) if r[col] is not None}
-
-    by_cluster = by("cluster_id")
-    return {"total": sum(by_cluster.values()), "by_kind": by("kind"), "by_country": by("country"), "by_cluster": by_cluster}
-
-
-async def as_of(conn: asyncpg.Connection) -> dict:
-    row = await conn.fetchrow("SELECT events_applied, last_event_time FROM projection_state")
-    return {
-        "last_event_time": row["last_event_time"].isoformat() if row["last_event_time"] else None,
-        "events_applied": row["events_applied"],
-    }
+    for table in TABLES:
+        await conn.execute(f"DELETE FROM {table}")
+        await conn.execute(f"INSERT INTO {table} SELECT * FROM {table}_rebuild")
