@@ -28,6 +28,7 @@ async def main() -> None:
     latencies: list[float] = []
     acks: list[float] = []
     errors = 0
+    statuses: dict[int, int] = {}
     counter = iter(range(args.requests))
     started = time.perf_counter()
 
@@ -46,12 +47,13 @@ async def main() -> None:
                 acks.append(time.time())
             else:
                 errors += 1
+                statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
 
     limits = httpx.Limits(max_connections=args.concurrency, max_keepalive_connections=args.concurrency)
     async with httpx.AsyncClient(limits=limits, timeout=30) as client:
         await asyncio.gather(*(worker(client) for _ in range(args.concurrency)))
     elapsed = time.perf_counter() - started
-    print(json.dumps({"elapsed": elapsed, "ok": len(latencies), "errors": errors, "latencies": latencies, "acks": acks}))
+    print(json.dumps({"elapsed": elapsed, "ok": len(latencies), "errors": errors, "statuses": statuses, "latencies": latencies, "acks": acks}))
 
 
 if __name__ == "__main__":
