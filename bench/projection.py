@@ -15,7 +15,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from bench._common import infra, save, summary
 from bench.relay import events
-from services.reporting.handlers import HANDLERS
+from services.reporting.handlers import HANDLERS, apply_batch
 from shared.db import create_pool, migrate
 from shared.events import encode
 from shared.messaging.consumer import ConsumerRunner
@@ -73,7 +73,8 @@ async def projection_rate(dsn: str, bootstrap: str, n: int, rep: int) -> float:
     try:
         await migrate(pool, schema, "services.reporting.migrations")
         runner = ConsumerRunner(f"bench-projection-{rep}", pool, HANDLERS, topics=[TOPIC], bootstrap=bootstrap,
-                                session_timeout_ms=6000, batch=True, max_records=1000)
+                                session_timeout_ms=6000, batch=True, batch_handler=apply_batch,
+                                max_records=1000)
         task = asyncio.create_task(runner.run())
         while not runner.assigned:
             await asyncio.sleep(0.01)

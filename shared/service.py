@@ -25,7 +25,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from shared import correlation, logs, metrics, problems
 from shared.auth import KEY_REPLICA_HANDLERS
 from shared.db import create_pool, migrate
-from shared.messaging.consumer import ConsumerRunner, Handler
+from shared.messaging.consumer import BatchHandler, ConsumerRunner, Handler
 from shared.messaging.kafka import broker_reachable
 from shared.messaging.outbox import OutboxRelay
 from shared.settings import ServiceSettings
@@ -41,6 +41,7 @@ class ConsumerSpec:
     topics: list[str]
     handlers: dict[str, Handler]
     batch: bool = False  # one transaction per polled batch (projections); see ConsumerRunner
+    batch_handler: BatchHandler | None = None
 
 
 @dataclass
@@ -84,6 +85,7 @@ class Service:
                 spec.name, self.pool, spec.handlers, topics=spec.topics, bootstrap=s.kafka_bootstrap,
                 timeout_s=s.broker_timeout_s, max_retries=s.consumer_max_retries,
                 session_timeout_ms=s.consumer_session_timeout_ms, batch=spec.batch,
+                batch_handler=spec.batch_handler,
             )
             self.runners.append(runner)
             self._spawn(spec.name, runner.run())

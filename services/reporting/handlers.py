@@ -13,4 +13,8 @@ async def apply(conn: asyncpg.Connection, envelope: Envelope) -> None:
     await projection.apply(conn, envelope)
 
 
+async def apply_batch(conn: asyncpg.Connection, envelopes: list[Envelope]) -> None:
+    await projection.apply_many(conn, envelopes)
+
+
 HANDLERS = {event_type: apply for event_type in PROJECTED_TYPES}

@@ -35,6 +35,7 @@ from shared.messaging.kafka import bounded, close_quietly, new_producer
 log = logging.getLogger(__name__)
 
 Handler = Callable[[asyncpg.Connection, Envelope], Awaitable[None]]
+BatchHandler = Callable[[asyncpg.Connection, list[Envelope]], Awaitable[None]]
 
 # Errors that say "the infrastructure is away or broken", not "this message is bad".
 INFRA_ERRORS: tuple[type[BaseException], ...] = (
@@ -83,6 +84,7 @@ class ConsumerRunner:
         session_timeout_ms: int = 10_000,
         max_records: int = 200,
         batch: bool = False,
+        batch_handler: BatchHandler | None = None,
     ) -> None:
         self.name = name
         self.pool = pool
@@ -95,6 +97,9 @@ class ConsumerRunner:
         self.session_timeout_ms = session_timeout_ms
         self.max_records = max_records
         self.batch = batch
+        # Optional: applies a batch's fresh envelopes (in offset order) in one call, e.g. with bulk SQL.
+        # The per-event handlers stay the reference and serve the one-by-one fallback.
+        self.batch_handler = batch_handler
         self._consumer: AIOKafkaConsumer | None = None
         self._dlq_producer = None
         self._processed: dict[TopicPartition, int] = {}
@@ -254,15 +259,21 @@ class ConsumerRunner:
                 }
                 applied = 0
                 outcomes = []
+                fresh_envelopes = []
                 for _, envelope in todo:
                     if envelope.id in fresh:
                         fresh.discard(envelope.id)  # a duplicate inside the same batch applies once
-                        with correlation.bound(envelope.correlation_id, event_id=envelope.id, event_type=envelope.type):
-                            await self.handlers[envelope.type](conn, envelope)
+                        fresh_envelopes.append(envelope)
                         applied += 1
                         outcomes.append((envelope.type, "applied"))
                     else:
                         outcomes.append((envelope.type, "duplicate"))
+                if self.batch_handler is not None:
+                    await self.batch_handler(conn, fresh_envelopes)
+                else:
+                    for envelope in fresh_envelopes:
+                        with correlation.bound(envelope.correlation_id, event_id=envelope.id, event_type=envelope.type):
+                            await self.handlers[envelope.type](conn, envelope)
         except asyncio.CancelledError:
             raise
         except Exception as exc:

@@ -39,6 +39,52 @@ async def apply(conn: asyncpg.Connection, envelope: Envelope) -> bool:
     return True
 
 
+async def apply_many(conn: asyncpg.Connection, envelopes: list[Envelope]) -> int:
+    """``apply`` for a batch, in four statements instead of four per event: the same merge, in the same
+    order, so the result equals applying them one by one. Returns how many were new to the projection."""
+    if not envelopes:
+        return 0
+    fresh_ids = {
+        str(r["event_id"])
+        for r in await conn.fetch(
+            """INSERT INTO applied_events (event_id, event_type, event_time)
+               SELECT * FROM unnest($1::uuid[], $2::text[], $3::timestamptz[])
+               ON CONFLICT DO NOTHING RETURNING event_id""",
+            [e.id for e in envelopes], [e.type for e in envelopes], [e.time for e in envelopes],
+        )
+    }
+    todo = []
+    for e in envelopes:
+        if e.id in fresh_ids:
+            fresh_ids.discard(e.id)
+            payload = e.payload()
+            todo.append((aggregate_of(e.type, payload), e, payload))
+    if not todo:
+        return 0
+    keys = sorted({agg for agg, _, _ in todo})  # a fixed lock order keeps concurrent writers deadlock-free
+    aggregates, ids = [k[0] for k in keys], [k[1] for k in keys]
+    await conn.execute(
+        """INSERT INTO facts (aggregate, id, data) SELECT a, i, '{}' FROM unnest($1::text[], $2::text[]) AS u(a, i)
+           ON CONFLICT DO NOTHING""",
+        aggregates, ids,
+    )
+    rows = await conn.fetch(
+        """SELECT f.aggregate, f.id, f.data FROM facts f
+           JOIN unnest($1::text[], $2::text[]) AS u(a, i) ON f.aggregate = u.a AND f.id = u.i
+           ORDER BY f.aggregate, f.id FOR UPDATE OF f""",
+        aggregates, ids,
+    )
+    data = {(r["aggregate"], r["id"]): json.loads(r["data"]) for r in rows}
+    for key, envelope, payload in todo:
+        data[key] = merge(data[key], envelope.type, payload, envelope.time, envelope.id)
+    await conn.execute(
+        """UPDATE facts f SET data = u.d::jsonb FROM unnest($1::text[], $2::text[], $3::text[]) AS u(a, i, d)
+           WHERE f.aggregate = u.a AND f.id = u.i""",
+        aggregates, ids, [json.dumps(data[k]) for k in keys],
+    )
+    return len(todo)
+
+
 async def load(conn: asyncpg.Connection) -> FactBook:
     """The whole projection as a FactBook (call inside one repeatable-read transaction)."""
     rows = await conn.fetch("SELECT aggregate, id, data FROM facts")
