@@ -118,9 +118,11 @@ class OutboxRelay:
             try:
                 published = await self.publish_batch(conn)
                 backoff = 0.2
-            except asyncpg.PostgresError:
-                raise
+            except (asyncpg.PostgresError, asyncpg.InterfaceError):
+                raise  # the database side: run() reconnects
             except Exception as exc:  # broker away or slow: keep the rows, back off, start a fresh producer
+                if conn.is_closed():
+                    raise
                 metrics.OUTBOX_ERRORS.labels(self.service).inc()
                 log.warning("outbox relay could not publish (%s); retrying in %.1fs", exc, backoff)
                 await self._drop_producer()

@@ -105,3 +105,22 @@ async def test_only_one_replica_relays_at_a_time(pool, kafka_bootstrap):
     finally:
         await stop(first)
         await stop(second)
+
+
+async def test_relay_reconnects_when_its_database_connection_dies(pool, kafka_bootstrap):
+    await ensure_topics(kafka_bootstrap, [("cxc.participants", 4)])
+    relay = await start_relay(pool, kafka_bootstrap)
+    try:
+        async with pool.acquire() as conn, conn.transaction():
+            await outbox.record(conn, participant_registered("before"), source="/test")
+        await eventually(lambda: _zero(pool))
+        # What a PostgreSQL restart does to the relay's session (and its advisory lock).
+        killed = await pool.fetchval(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_locks WHERE locktype = 'advisory' AND granted"
+        )
+        assert killed >= 1
+        async with pool.acquire() as conn, conn.transaction():
+            await outbox.record(conn, participant_registered("after"), source="/test")
+        await eventually(lambda: _zero(pool), timeout=30)
+    finally:
+        await stop(relay)
