@@ -254,18 +254,23 @@ class DevStack:
             return
         self._stopping = True
         console.print("stopping services…")
+        started = time.monotonic()
         for child in self.children:
             if child.proc and child.proc.poll() is None:
                 child.proc.send_signal(signal.SIGTERM)
+        # One shared deadline: services get 10 s together to shut down gracefully, then are killed
+        # (their state is in PostgreSQL; the outbox and dedupe cover anything cut short).
+        deadline = started + 10
         for child in self.children:
-            child.stop()
+            child.stop(timeout=max(deadline - time.monotonic(), 0.1))
+        console.print(f"  services stopped ({time.monotonic() - started:.1f}s)")
         if self.broker:
             self.broker.stop()
         if self.mail:
             self.mail.stop()
         if self.pg:
             self.pg.stop()
-        console.print("stopped.")
+        console.print(f"stopped ({time.monotonic() - started:.1f}s).")
 
     # --- reporting ---------------------------------------------------------------------------------
 

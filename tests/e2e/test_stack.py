@@ -66,7 +66,7 @@ class Stack:
     def stop(self) -> int:
         assert self.proc is not None
         self.proc.send_signal(signal.SIGINT)
-        return self.proc.wait(60)
+        return self.proc.wait(90)
 
     def key(self, who: str) -> dict:
         return {"Authorization": f"Bearer {self.dev['keys'][who]}"}
