@@ -28,7 +28,7 @@ async def main() -> None:
     latencies: list[float] = []
     acks: list[float] = []
     errors = 0
-    statuses: dict[int, int] = {}
+    statuses: dict[int | str, int] = {}
     counter = iter(range(args.requests))
     started = time.perf_counter()
 
@@ -40,7 +40,12 @@ async def main() -> None:
                 if delay > 0:
                     await asyncio.sleep(delay)
             t0 = time.perf_counter()
-            r = await client.post(args.url, json=body, headers={**headers, "Idempotency-Key": str(uuid.uuid4())})
+            try:
+                r = await client.post(args.url, json=body, headers={**headers, "Idempotency-Key": str(uuid.uuid4())})
+            except httpx.HTTPError as exc:  # counted and reported, not fatal: the run's numbers say how many
+                errors += 1
+                statuses[type(exc).__name__] = statuses.get(type(exc).__name__, 0) + 1
+                continue
             t1 = time.perf_counter()
             if r.status_code in (200, 201):
                 latencies.append(t1 - t0)

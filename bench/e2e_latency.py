@@ -79,7 +79,7 @@ def one_run(dev: dict, rate: float, seconds: float) -> dict:
     acks = sorted(out["acks"])
     latencies = [seen_at[k + 1] - ack for k, ack in enumerate(acks) if k + 1 in seen_at]
     return {
-        "sent": n, "acked": len(acks), "visible": len(latencies),
+        "sent": n, "acked": len(acks), "visible": len(latencies), "errors": out["statuses"],
         "achieved_rps": len(acks) / out["elapsed"],
         "p50_ms": percentile(latencies, 0.5) * 1000, "p99_ms": percentile(latencies, 0.99) * 1000,
         "kpi_rtt_p50_ms": percentile(rtts, 0.5) * 1000,
@@ -100,7 +100,8 @@ def main() -> None:
         for rep in range(args.reps):
             runs.append(one_run(dev, args.rate, args.seconds))
             r = runs[-1]
-            print(f"rep {rep + 1}: {r['acked']}/{r['sent']} acked at {r['achieved_rps']:.0f} req/s, "
+            print(f"rep {rep + 1}: {r['acked']}/{r['sent']} acked (errors: {r['errors'] or 'none'}) at "
+                  f"{r['achieved_rps']:.0f} req/s, "
                   f"visible p50 {r['p50_ms']:.0f} ms p99 {r['p99_ms']:.0f} ms (KPI GET rtt {r['kpi_rtt_p50_ms']:.1f} ms)",
                   flush=True)
     finally:
