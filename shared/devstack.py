@@ -309,7 +309,10 @@ def run(home: Path) -> int:
     def _terminate(*_):
         raise KeyboardInterrupt
 
+    # SIGINT explicitly too: a process started from a background job inherits SIGINT as ignored, and Python
+    # then installs no KeyboardInterrupt handler, so Ctrl-C (or a test's SIGINT) would do nothing.
     signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGINT, _terminate)
     try:
         dsn, bootstrap = stack.start_infra()
         stack.dsn = dsn
