@@ -8,24 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-
-def _escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,").replace("\n", "\\n")
-
-
-def _fold(line: str) -> str:
-    raw = line.encode()
-    if len(raw) <= 75:
-        return line
-    parts, current = [], b""
-    for ch in line:
-        b = ch.encode()
-        if len(current) + len(b) > (75 if not parts else 74):
-            parts.append(current.decode())
-            current = b""
-        current += b
-    parts.append(current.decode())
-    return "\r\n ".join(parts)
+from shared import ical
 
 
 def _utc(at: datetime | str) -> str:
@@ -43,15 +26,15 @@ def meeting_ics(
         "PRODID:-//ClusterXchange//notifications//EN",
         f"METHOD:{'CANCEL' if cancel else 'REQUEST'}",
         "BEGIN:VEVENT",
-        f"UID:{meeting_id}@clusterxchange.eu",
-        f"SEQUENCE:{sequence}",
+        ical.line("UID", f"{meeting_id}@clusterxchange.eu", text=True),
+        f"SEQUENCE:{int(sequence)}",
         f"DTSTAMP:{_utc(stamp or datetime.now(UTC))}",
         f"DTSTART:{_utc(starts_at)}",
         f"DTEND:{_utc(ends_at)}",
-        f"SUMMARY:{_escape(summary)}",
+        ical.line("SUMMARY", summary, text=True),
         f"STATUS:{'CANCELLED' if cancel else 'CONFIRMED'}",
     ]
     if location:
-        lines.append(f"LOCATION:{_escape(location)}")
+        lines.append(ical.line("LOCATION", location, text=True))
     lines += ["END:VEVENT", "END:VCALENDAR"]
-    return "\r\n".join(_fold(line) for line in lines) + "\r\n"
+    return ical.serialize(lines)
