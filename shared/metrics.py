@@ -43,3 +43,14 @@ HTTP_LATENCY = Histogram(
     "cxc_http_request_duration_seconds", "HTTP request latency", ["service", "method", "route"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
+PERIODIC_RUNS = Counter("cxc_periodic_runs_total", "Rounds of periodic workers, by outcome", ["worker", "outcome"])
+PERIODIC_CONSECUTIVE_FAILURES = Gauge(
+    "cxc_periodic_consecutive_failures", "Failed rounds in a row of a periodic worker (0 after a success)", ["worker"]
+)
+PERIODIC_LAST_SUCCESS = Gauge(
+    "cxc_periodic_last_success_timestamp_seconds", "When a periodic worker last completed a round", ["worker"]
+)
+KEY_EVENTS_REJECTED = Counter(
+    "cxc_key_events_rejected_total", "API-key events refused by a replica (unsigned or badly signed)",
+    ["consumer", "type", "reason"],
+)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from services.matchmaking.entrypoints.api import router
 from services.matchmaking.handlers import ACTIVITY_HANDLERS, HANDLERS, expire_due
 from services.matchmaking.settings import MatchmakingSettings
+from shared.periodic import run_periodically
 from shared.service import ConsumerSpec, Service
 
 log = logging.getLogger(__name__)
@@ -15,10 +15,13 @@ log = logging.getLogger(__name__)
 
 async def expiry_sweeper(service: Service) -> None:
     """Expired requests stop blocking: each sweep turns due pending requests into meeting.expired."""
-    while True:
+
+    async def sweep() -> None:
         while (n := await expire_due(service.pool)) > 0:
             log.info("expired %d meeting requests", n)
-        await asyncio.sleep(service.settings.expiry_interval_s)
+
+    await run_periodically("meeting-request-expiry", sweep, interval_s=service.settings.expiry_interval_s,
+                           max_backoff_s=service.settings.expiry_interval_s)
 
 
 def build(settings: MatchmakingSettings | None = None) -> Service:

@@ -35,6 +35,7 @@ from services.notifications import handlers
 from services.notifications.adapters import mailer, store
 from services.notifications.adapters.contacts import Contacts, ContactUnavailable
 from services.notifications.domain import retry, signing
+from services.notifications.domain.errors import mask
 from services.notifications.domain.i18n import NON_ESSENTIAL
 from services.notifications.domain.ics import meeting_ics
 from services.notifications.domain.messages import render
@@ -42,6 +43,7 @@ from services.notifications.domain.unsubscribe import unsubscribe_url
 from services.notifications.settings import NotificationsSettings
 from shared.events.catalogue import NotificationFailed, NotificationSent
 from shared.messaging import outbox
+from shared.periodic import run_periodically
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +144,7 @@ class DeliveryLoop:
             return
         except Exception as exc:
             log.exception("%s delivery %s failed unexpectedly", self.channel, row["id"])
-            await self._retry_or_fail(row, repr(exc))
+            await self._retry_or_fail(row, mask(f"unexpected {type(exc).__name__}: {exc}"))
             return
         await self.on_sent(row, outcome)
 
@@ -183,6 +185,8 @@ class DeliveryLoop:
             attempts=row["attempts"], first_planned=row["first_attempt_at"], now=datetime.now(UTC), base_s=s.retry_base_s, max_s=s.retry_max_s,
             give_up_after_s=s.give_up_after_s,
         )
+        log.warning("%s delivery %s attempt %d failed: %s; %s", self.channel, row["id"], row["attempts"], error,
+                    f"next attempt at {at:%H:%M:%S}" if at else "giving up")
         async with self.pool.acquire() as conn, conn.transaction():
             if at is not None:
                 await store.mark_retry(conn, row, at, error)
@@ -210,6 +214,12 @@ class EmailSender:
         self.pool = pool
         self.settings = settings
         self.contacts = contacts
+        self.smtp = mailer.SmtpServer(
+            host=settings.smtp_host, port=settings.smtp_port, tls=settings.smtp_tls, username=settings.smtp_username,
+            password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
+            ca_file=settings.smtp_ca_file, timeout_s=settings.smtp_timeout_s,
+        )
+        self.tls_context = self.smtp.tls_context()
         self.loop = DeliveryLoop(pool, settings, "email", self.send, capacity=settings.batch_size)
 
     async def send(self, row: asyncpg.Record) -> dict:
@@ -237,26 +247,38 @@ class EmailSender:
             "pending": ", ".join(pending) if pending else None,
         }
         link = unsubscribe_url(s, row["recipient"]) if row["template"] in NON_ESSENTIAL else None
-        rendered = render(row["template"], contact.language, values, unsubscribe_url=link)
-        ics = None
-        if row["template"] in {"meeting_scheduled", "meeting_unscheduled"} and ctx.get("starts"):
-            cancel = row["template"] == "meeting_unscheduled"
-            where = "online" if ctx.get("online") else (f"table {ctx['table']}" if ctx.get("table") is not None else None)
-            ics = ("CANCEL" if cancel else "REQUEST", meeting_ics(
-                meeting_id=ctx["meeting_id"], sequence=int(ctx.get("sequence") or 0), starts_at=ctx["starts"],
-                ends_at=ctx["ends"], summary=f"ClusterXchange: {values['counterpart']}"
-                + (f" ({values['activity']})" if values["activity"] else ""), location=where, cancel=cancel,
-            ))
-        msg = mailer.build(
-            delivery_id=str(row["id"]), sender=s.mail_from, to=contact.email, subject=rendered.subject,
-            text=rendered.text, html=rendered.html, language=rendered.language, ics=ics, unsubscribe_url=link,
-        )
         try:
-            await mailer.send(msg, host=s.smtp_host, port=s.smtp_port, timeout_s=s.smtp_timeout_s)
+            rendered = render(row["template"], contact.language, values, unsubscribe_url=link)
+            ics = None
+            if row["template"] in {"meeting_scheduled", "meeting_unscheduled"} and ctx.get("starts"):
+                cancel = row["template"] == "meeting_unscheduled"
+                where = "online" if ctx.get("online") else (
+                    f"table {ctx['table']}" if ctx.get("table") is not None else None)
+                ics = ("CANCEL" if cancel else "REQUEST", meeting_ics(
+                    meeting_id=ctx["meeting_id"], sequence=int(ctx.get("sequence") or 0), starts_at=ctx["starts"],
+                    ends_at=ctx["ends"], summary=f"ClusterXchange: {values['counterpart']}"
+                    + (f" ({values['activity']})" if values["activity"] else ""), location=where, cancel=cancel,
+                ))
+            msg = mailer.build(
+                delivery_id=str(row["id"]), sender=s.mail_from, to=contact.email, to_name=contact.name,
+                subject=rendered.subject, text=rendered.text, html=rendered.html, language=rendered.language,
+                ics=ics, unsubscribe_url=link,
+            )
+        except mailer.UnusableAddress as exc:
+            raise Final("failed", str(exc)) from None
+        except (ValueError, TypeError, KeyError) as exc:
+            # The same data would fail the same way on every retry: fail this one mail now rather than
+            # retrying it for a day. The exception's text may quote the data, so only its type is kept.
+            log.error("email delivery %s: the message could not be built (%s)", row["id"], type(exc).__name__)
+            raise Final("failed", f"message could not be built ({type(exc).__name__})") from None
+        try:
+            await mailer.send(msg, self.smtp, self.tls_context)
         except mailer.PermanentFailure as exc:
-            raise Final("failed", f"SMTP refused: {exc}") from exc
-        except Exception as exc:  # connection refused, timeout, 4xx: the server may take it later
-            raise Retry(f"SMTP: {exc!r}") from exc
+            raise Final("failed", f"refused: {exc}") from None
+        except mailer.TransientFailure as exc:
+            if exc.config:
+                log.error("email delivery %s not sent, the SMTP relay setup needs attention: %s", row["id"], exc)
+            raise Retry(str(exc)) from None
         return {
             "address": contact.email, "subject": rendered.subject, "body_text": rendered.text,
             "body_html": rendered.html, "message_id": msg["Message-ID"], "cluster_id": contact.cluster_id,
@@ -316,10 +338,10 @@ async def digest_worker(service) -> None:
     """Plans the daily digest of unanswered meeting requests; the day is part of the key, so running
     this hourly on every replica still plans one digest per participant and day."""
     s = service.settings
-    while True:
-        try:
-            async with service.pool.acquire() as conn, conn.transaction():
-                await handlers.plan_digests(conn, min_age_s=s.digest_min_age_s, now=datetime.now(UTC))
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            log.warning("digest planning failed (%r); trying again at the next round", exc)
-        await asyncio.sleep(s.digest_interval_s)
+
+    async def plan() -> None:
+        async with service.pool.acquire() as conn, conn.transaction():
+            await handlers.plan_digests(conn, min_age_s=s.digest_min_age_s, now=datetime.now(UTC))
+
+    await run_periodically("requests-digest", plan, interval_s=s.digest_interval_s,
+                           max_backoff_s=s.digest_interval_s)
