@@ -23,7 +23,8 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from shared import correlation, logs, metrics, problems
-from shared.auth import KEY_REPLICA_HANDLERS
+from shared.auth import KEY_REPLICA_HANDLERS, public, public_reason
+from shared.gate import Gate, flat_routes
 from shared.db import create_pool, migrate
 from shared.messaging.consumer import BatchHandler, ConsumerRunner, Handler
 from shared.messaging.kafka import broker_reachable
@@ -132,11 +133,40 @@ class Service:
         app = FastAPI(title=self.title or f"ClusterXchange {self.settings.service}", lifespan=lifespan)
         app.state.service = self
         problems.install(app)
+        # Added before the observability middleware, so it runs inside it: refusals are measured and carry
+        # the request id too.
+        app.add_middleware(Gate, service=self)
         self._install_observability(app)
         app.include_router(self._ops_router())
         for router in self.routers:
             app.include_router(router)
+        self._declare_security(app)
         return app
+
+    def _declare_security(self, app: FastAPI) -> None:
+        """OpenAPI: a bearer key is required everywhere, except on the operations marked public."""
+        build = app.openapi
+
+        def openapi() -> dict:
+            if app.openapi_schema is not None:
+                return app.openapi_schema
+            doc = build()
+            doc.setdefault("components", {}).setdefault("securitySchemes", {})["apiKey"] = {
+                "type": "http", "scheme": "bearer",
+                "description": "An API key of a cluster: `Authorization: Bearer cxc_...`",
+            }
+            doc["security"] = [{"apiKey": []}]
+            for route in flat_routes(app):
+                if public_reason(route, self.settings) is None or route.path not in doc.get("paths", {}):
+                    continue
+                for method in getattr(route, "methods", ()):
+                    operation = doc["paths"][route.path].get(method.lower())
+                    if operation is not None:
+                        operation["security"] = []
+            app.openapi_schema = doc
+            return doc
+
+        app.openapi = openapi
 
     def _install_observability(self, app: FastAPI) -> None:
         """Every request gets a correlation id (the caller's ``X-Request-ID`` or a new one), echoed in the
@@ -165,10 +195,12 @@ class Service:
         router = APIRouter(tags=["ops"])
 
         @router.get("/healthz")
+        @public("liveness probe")
         async def healthz():
             return {"status": "ok", "service": self.settings.service, "pid": os.getpid()}
 
         @router.get("/readyz")
+        @public("readiness probe")
         async def readyz():
             checks = {"database": await self._db_ok(), "broker": await broker_reachable(self.settings.kafka_bootstrap)}
             checks["workers"] = self.fatal is None and all(not t.done() for t in self._tasks)
@@ -177,6 +209,7 @@ class Service:
             return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
 
         @router.get("/metrics")
+        @public("Prometheus scrape: aggregate counters, no personal data")
         async def metrics():
             return PlainTextResponse(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
@@ -200,6 +233,10 @@ class Service:
         config = uvicorn.Config(
             self.app(), host=self.settings.host, port=self.settings.port, log_level=self.settings.log_level.lower(),
             access_log=False, lifespan="on", log_config=None,
+            # Bounds a client cannot stretch: idle keep-alive, the size of a request head, open connections.
+            timeout_keep_alive=self.settings.keepalive_timeout_s,
+            h11_max_incomplete_event_size=self.settings.max_header_bytes,
+            limit_concurrency=self.settings.max_connections, server_header=False,
         )
         self._server = uvicorn.Server(config)
         self._server.run()

@@ -39,6 +39,16 @@ class ServiceSettings(BaseSettings):
     consumer_session_timeout_ms: int = Field(10_000, validation_alias=_shared("CONSUMER_SESSION_TIMEOUT_MS"))
     consumer_max_retries: int = Field(5, validation_alias=_shared("CONSUMER_MAX_RETRIES"))
     relay_poll_interval_s: float = Field(0.5, validation_alias=_shared("RELAY_POLL_INTERVAL_S"))
+    # Request limits (shared/gate.py, shared/limits.py), per service: e.g. CXC_MATCHMAKING_MAX_BODY_BYTES.
+    max_body_bytes: int = Field(1_000_000, ge=1024, description="Request body cap (413 above it)")
+    rate_limit_requests: int = Field(600, ge=1, description="Requests (batch items) per API key per window")
+    rate_limit_window_s: int = Field(60, ge=1)
+    unauthenticated_limit: int = Field(60, ge=1, description="401 answers per client address per window, then 429")
+    max_concurrent_requests: int = Field(200, ge=1, description="Requests in flight (503 above it)")
+    # uvicorn: open connections (503 above it), idle keep-alive, and the largest request head (431/400).
+    max_connections: int = Field(1000, ge=1)
+    keepalive_timeout_s: float = Field(5.0, gt=0)
+    max_header_bytes: int = Field(16_384, ge=1024)
     # Service-to-service token for the few internal endpoints (e.g. the contact lookup notifications uses,
     # which keeps personal data out of events).
     internal_token: str = Field("dev-internal-token", validation_alias=_shared("INTERNAL_TOKEN"))

@@ -22,10 +22,6 @@ class RegistrationSettings(ServiceSettings):
 
     service: str = "registration"
     port: int = 8001
-    max_body_bytes: int = 1_000_000
-    # Requests per API key per window, shared by every replica (see entrypoints/limits.py).
-    rate_limit_requests: int = Field(600, ge=1)
-    rate_limit_window_s: int = Field(60, ge=1)
     idempotency_ttl_hours: float = Field(24.0, gt=0)
     lump_sum_caps_eur: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_LUMP_SUM_CAPS_EUR))
     lump_sum_default_cap_eur: int = Field(1500, ge=0, description="For host countries not in the table")

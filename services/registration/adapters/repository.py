@@ -98,21 +98,6 @@ async def forget_idempotency_keys(conn: asyncpg.Connection, older_than_hours: fl
     return int(status.split()[-1])
 
 
-# --- rate limit ----------------------------------------------------------------------------------
-
-
-async def hit(conn: asyncpg.Connection, api_key_id: str, window_no: int) -> int:
-    """Count one request of ``api_key_id`` in fixed window ``window_no``; return the window's count."""
-    return await conn.fetchval(
-        """INSERT INTO rate_limits (api_key_id, window_no, hits) VALUES ($1, $2, 1)
-           ON CONFLICT (api_key_id) DO UPDATE SET
-               hits = CASE WHEN rate_limits.window_no = EXCLUDED.window_no THEN rate_limits.hits + 1 ELSE 1 END,
-               window_no = EXCLUDED.window_no
-           RETURNING hits""",
-        api_key_id, window_no,
-    )
-
-
 # --- participants --------------------------------------------------------------------------------
 
 _PARTICIPANT = """SELECT p.*, c.name AS contact_name, c.email AS contact_email, c.phone AS contact_phone,

@@ -23,14 +23,15 @@ from services.registration.domain.model import (
     decode_cursor,
     encode_cursor,
 )
-from services.registration.entrypoints.limits import GuardedRoute, IdempotencyDep, rate_limit
+from services.registration.entrypoints.idempotency import IdempotencyDep
 from services.registration.handlers import Context, Reply, participant_json
-from shared.auth import CallerDep, CoordinatorDep, WriterDep
+from shared.auth import CallerDep, CoordinatorDep, WriterDep, public
+from shared.gate import spend
 from shared.events.catalogue import ActivityKind, ParticipantKind
 from shared.problems import Problem
 from shared.service import pool_of
 
-router = APIRouter(prefix="/v1", tags=["registration"], route_class=GuardedRoute, dependencies=[Depends(rate_limit)])
+router = APIRouter(prefix="/v1", tags=["registration"])
 
 CorrelationId = Annotated[str | None, Header(alias="X-Correlation-ID", max_length=200)]
 
@@ -107,6 +108,7 @@ async def register_batch(
 ):
     """Up to 500 participants; ``results[i]`` tells what happened to ``items[i]`` (201 created, 200 known
     ``external_ref``, or a problem). Valid items are registered even when others are not."""
+    await spend(request, len(body.items) - 1)
     ctx = _ctx(request, who, correlation_id)
     return await _write(request, idem, lambda conn: handlers.register_batch(conn, ctx, body.items))
 
@@ -281,6 +283,7 @@ def _internal_only(request: Request) -> None:
 
 
 @internal.get("/contacts/{participant_id}", dependencies=[Depends(_internal_only)])
+@public("internal: authenticated by the service token (_internal_only), not an API key")
 async def contact_lookup(participant_id: str, request: Request):
     """Contact data for notifications at send time; 404 once erased. Events never carry it."""
     try:
