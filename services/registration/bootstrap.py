@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from services.registration.entrypoints import keys
 from services.registration.entrypoints.api import internal, router
 from services.registration.entrypoints.workers import forget_old_idempotency_keys
 from services.registration.settings import RegistrationSettings
@@ -12,7 +13,7 @@ def build(settings: RegistrationSettings | None = None) -> Service:
     return Service(
         settings=settings or RegistrationSettings(),
         migrations="services.registration.migrations",
-        routers=[router, internal],
+        routers=[router, keys.router, internal],
         publishes=True,
         issues_keys=True,
         workers=[("idempotency-sweep", forget_old_idempotency_keys)],

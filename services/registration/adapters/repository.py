@@ -236,3 +236,45 @@ async def set_exchange(conn: asyncpg.Connection, xid: uuid.UUID, **values: Any) 
     return await conn.fetchrow(
         f"UPDATE exchanges SET {sets}, updated_at = now() WHERE id = $1 RETURNING *", xid, *values.values()
     )
+
+
+# --- programme administration (clusters, keys) ----------------------------------------------------
+
+
+async def update_cluster(conn: asyncpg.Connection, cid: str, changes: dict[str, Any]) -> asyncpg.Record | None:
+    allowed = [k for k in ("name", "country", "city") if k in changes]
+    sets = ", ".join(f"{k} = ${i}" for i, k in enumerate(allowed, start=2)) or "id = id"
+    return await conn.fetchrow(
+        f"UPDATE clusters SET {sets} WHERE id = $1 RETURNING id, name, country, city",
+        cid, *(changes[k] for k in allowed),
+    )
+
+
+async def api_key(conn: asyncpg.Connection, key_id: str, *, lock: bool = False) -> asyncpg.Record | None:
+    try:
+        kid = uuid.UUID(str(key_id))
+    except ValueError:
+        return None
+    return await conn.fetchrow(
+        f"""SELECT id, cluster_id, role, prefix, label, created_at, revoked_at FROM api_keys WHERE id = $1
+            {'FOR UPDATE' if lock else ''}""",
+        kid,
+    )
+
+
+async def active_coordinator_keys(conn: asyncpg.Connection) -> int:
+    return await conn.fetchval("SELECT count(*) FROM api_keys WHERE role = 'coordinator' AND revoked_at IS NULL")
+
+
+async def put_programme(conn: asyncpg.Connection, name: str, coordinator_cluster_id: str) -> str:
+    """Create or update the one programme row; return 'created', 'updated' or 'unchanged'."""
+    row = await conn.fetchrow("SELECT name, coordinator_cluster_id FROM programme FOR UPDATE")
+    if row is None:
+        await conn.execute("INSERT INTO programme (name, coordinator_cluster_id) VALUES ($1, $2)",
+                           name, coordinator_cluster_id)
+        return "created"
+    if (row["name"], row["coordinator_cluster_id"]) == (name, coordinator_cluster_id):
+        return "unchanged"
+    await conn.execute("UPDATE programme SET name = $1, coordinator_cluster_id = $2, updated_at = now()",
+                       name, coordinator_cluster_id)
+    return "updated"

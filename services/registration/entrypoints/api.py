@@ -6,15 +6,13 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
 
-from services.registration import handlers
+from services.registration import admin, handlers
 from services.registration.adapters import repository
 from services.registration.domain.model import (
     ActivityIn,
     CancelIn,
     CompletionIn,
-    Country,
     ExchangeIn,
     JoinIn,
     ParticipantBatch,
@@ -23,6 +21,7 @@ from services.registration.domain.model import (
     decode_cursor,
     encode_cursor,
 )
+from services.registration.domain.programme import ClusterIn, ClusterPatch
 from services.registration.entrypoints.idempotency import IdempotencyDep
 from services.registration.handlers import Context, Reply, participant_json
 from shared.auth import CallerDep, CoordinatorDep, WriterDep, public
@@ -34,14 +33,6 @@ from shared.service import pool_of
 router = APIRouter(prefix="/v1", tags=["registration"])
 
 CorrelationId = Annotated[str | None, Header(alias="X-Correlation-ID", max_length=200)]
-
-
-class ClusterIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$", examples=["silicon-saxony"])
-    name: str = Field(min_length=1, max_length=200)
-    country: Country
-    city: str = Field(min_length=1, max_length=120)
 
 
 def _respond(reply: Reply) -> JSONResponse:
@@ -75,12 +66,14 @@ async def _write(request: Request, idem, work) -> JSONResponse:
 
 @router.post("/clusters", status_code=201)
 async def create_cluster(body: ClusterIn, request: Request, _: CoordinatorDep, idem: IdempotencyDep):
-    async def work(conn) -> Reply:
-        if not await repository.add_cluster(conn, body.id, body.name, body.country, body.city):
-            raise Problem(409, f"Cluster {body.id!r} already exists", kind="conflict")
-        return Reply(201, body.model_dump(), f"/v1/clusters/{body.id}")
+    return await _write(request, idem, lambda conn: admin.create_cluster(conn, body))
 
-    return await _write(request, idem, work)
+
+@router.patch("/clusters/{cluster_id}")
+async def update_cluster(cluster_id: str, body: ClusterPatch, request: Request, _: CoordinatorDep,
+                         idem: IdempotencyDep):
+    """Rename or move a cluster. Its id never changes: keys, participants and events refer to it."""
+    return await _write(request, idem, lambda conn: admin.update_cluster(conn, cluster_id, body))
 
 
 @router.get("/clusters")

@@ -75,6 +75,91 @@ def cmd_keys_revoke(args) -> int:
     return asyncio.run(go())
 
 
+def _problem_or_invalid(exc) -> str:
+    """One readable line for a refused admin command (a Problem or a pydantic ValidationError)."""
+    from pydantic import ValidationError
+
+    if isinstance(exc, ValidationError):
+        return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'input'}: {e['msg']}"
+                         for e in exc.errors(include_url=False))
+    return str(exc)
+
+
+def cmd_keys_rotate(args) -> int:
+    from services.registration import admin
+    from shared.problems import Problem
+
+    async def go() -> int:
+        try:
+            async with registration_db() as conn, conn.transaction():
+                reply = await admin.rotate_key(conn, args.key_id)
+        except Problem as exc:
+            print(f"error: {exc.detail}", file=sys.stderr)
+            return 2
+        new = reply.body
+        print(new["key"])
+        print(f"key {new['id']} ({new['role']} for {new['cluster_id']}) replaces {args.key_id}, which is revoked; "
+              "store the new key now: it is shown only once.", file=sys.stderr)
+        return 0
+
+    return asyncio.run(go())
+
+
+def _cluster_args(args) -> list[dict]:
+    import json
+    from pathlib import Path
+
+    clusters = []
+    if args.clusters_file:
+        path = Path(args.clusters_file)
+        text = path.read_text(encoding="utf-8")
+        if path.suffix.lower() == ".json":
+            clusters.extend(json.loads(text))
+        else:
+            clusters.extend(dict(row) for row in csv.DictReader(text.splitlines()))
+    for cid, name, country, city in args.cluster or []:
+        clusters.append({"id": cid, "name": name, "country": country, "city": city})
+    return clusters
+
+
+def cmd_admin_init(args) -> int:
+    from pydantic import ValidationError
+
+    from services.registration import admin
+    from services.registration.domain.programme import ProgrammeIn
+    from shared.problems import Problem
+
+    try:
+        body = ProgrammeIn(name=args.programme, coordinator_cluster=args.coordinator_cluster,
+                           clusters=_cluster_args(args))
+    except (OSError, ValueError, csv.Error) as exc:
+        why = _problem_or_invalid(exc) if isinstance(exc, ValidationError) else str(exc)
+        print(f"error: {why}", file=sys.stderr)
+        return 2
+
+    async def go() -> int:
+        try:
+            async with registration_db() as conn, conn.transaction():
+                result = await admin.init_programme(conn, body)
+        except Problem as exc:
+            print(f"error: {exc.detail}", file=sys.stderr)
+            return 2
+        print(f"programme {body.name!r}: {result.programme}", file=sys.stderr)
+        for cid, what in result.clusters.items():
+            print(f"cluster {cid}: {what}", file=sys.stderr)
+        if result.key is not None:
+            print(result.key["key"])
+            print(f"first coordinator key {result.key['id']} for {result.key['cluster_id']}: store it now, it is "
+                  "shown only this once.", file=sys.stderr)
+            return 0
+        ids = ", ".join(f"{k['id']} ({k['prefix']}…, {k['cluster_id']})" for k in result.existing_coordinator_keys)
+        print(f"a coordinator key already exists: {ids}; no new key was issued. To replace one: "
+              "cxc keys rotate KEY_ID (or POST /v1/keys/KEY_ID/rotate with a coordinator key).", file=sys.stderr)
+        return 0
+
+    return asyncio.run(go())
+
+
 def cmd_import_participants(args) -> int:
     from pathlib import Path
 
@@ -124,6 +209,24 @@ def register(sub) -> None:
     revoke = keys.add_parser("revoke", help="revoke a key by id")
     revoke.add_argument("key_id")
     revoke.set_defaults(fn=cmd_keys_revoke)
+    rotate = keys.add_parser("rotate", help="issue a new key like KEY_ID (cluster, role, label), revoke KEY_ID")
+    rotate.add_argument("key_id")
+    rotate.set_defaults(fn=cmd_keys_rotate)
+
+    admin = sub.add_parser("admin", help="operator commands").add_subparsers(dest="admin_command", required=True)
+    init = admin.add_parser(
+        "init", help="bootstrap a fresh deployment: migrations, clusters, the first coordinator key",
+        description="Idempotent. Applies registration's migrations, creates or updates the given clusters, and "
+                    "prints the first coordinator key on stdout (messages go to stderr). Run again, it changes "
+                    "only what differs and issues no second key: rotate keys with 'cxc keys rotate'.")
+    init.add_argument("--programme", required=True, help="the programme's name")
+    init.add_argument("--coordinator-cluster", required=True, metavar="ID",
+                      help="the cluster the programme coordinators belong to")
+    init.add_argument("--cluster", action="append", nargs=4, metavar=("ID", "NAME", "COUNTRY", "CITY"),
+                      help="a partner cluster (repeat the option for each)")
+    init.add_argument("--clusters", dest="clusters_file", metavar="FILE",
+                      help="clusters from a CSV file with columns id,name,country,city (or a .json list)")
+    init.set_defaults(fn=cmd_admin_init)
 
     imports = sub.add_parser("import", help="bulk imports").add_subparsers(dest="import_command", required=True)
     participants = imports.add_parser(
