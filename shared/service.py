@@ -86,7 +86,7 @@ class Service:
                 spec.name, self.pool, spec.handlers, topics=spec.topics, bootstrap=s.kafka_bootstrap,
                 timeout_s=s.broker_timeout_s, max_retries=s.consumer_max_retries,
                 session_timeout_ms=s.consumer_session_timeout_ms, batch=spec.batch,
-                batch_handler=spec.batch_handler,
+                batch_handler=spec.batch_handler, statement_timeout_s=s.consumer_statement_timeout_s,
             )
             self.runners.append(runner)
             self._spawn(spec.name, runner.run())

@@ -38,6 +38,9 @@ class ServiceSettings(BaseSettings):
     broker_timeout_s: float = Field(10.0, validation_alias=_shared("BROKER_TIMEOUT_S"))
     consumer_session_timeout_ms: int = Field(10_000, validation_alias=_shared("CONSUMER_SESSION_TIMEOUT_MS"))
     consumer_max_retries: int = Field(5, validation_alias=_shared("CONSUMER_MAX_RETRIES"))
+    # Server-side statement timeout inside consumer transactions, below the pool's 30 s command timeout: a
+    # slow handler statement is cancelled by PostgreSQL, retried and dead-lettered (shared/messaging/consumer.py).
+    consumer_statement_timeout_s: float = Field(20.0, gt=0, validation_alias=_shared("CONSUMER_STATEMENT_TIMEOUT_S"))
     relay_poll_interval_s: float = Field(0.5, validation_alias=_shared("RELAY_POLL_INTERVAL_S"))
     # Request limits (shared/gate.py, shared/limits.py), per service: e.g. CXC_MATCHMAKING_MAX_BODY_BYTES.
     max_body_bytes: int = Field(1_000_000, ge=1024, description="Request body cap (413 above it)")

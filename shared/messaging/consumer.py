@@ -11,6 +11,9 @@ Guarantees:
   headers, and the consumer moves on.
 - When the database or broker stays unreachable past the retry bound the runner raises
   ``ConsumerStalled``: the process exits non-zero and its supervisor restarts it, instead of hanging.
+- A statement that runs too long (PostgreSQL's ``statement_timeout``, or the client's command timeout
+  while the database still answers a probe) is this message's problem, not an outage: it is retried with
+  backoff and then dead-lettered like any failing handler. Restarting would only run it again, forever.
 """
 
 from __future__ import annotations
@@ -52,8 +55,18 @@ INFRA_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
+# A statement cancelled for running too long: server-side statement_timeout (SQLSTATE 57014) or asyncpg's
+# client-side command timeout (TimeoutError). Which of them is the message's fault is decided per case.
+_SLOW_STATEMENT_ERRORS: tuple[type[BaseException], ...] = (asyncpg.QueryCanceledError, TimeoutError)
+
+
 class ConsumerStalled(RuntimeError):
     """The consumer cannot make progress; the process should exit non-zero."""
+
+
+class _SlowStatement(Exception):
+    """A statement of the handler's transaction was cancelled for taking too long (``__cause__``): the
+    server's statement timeout, or the client's command timeout. Not raised for waiting on the pool."""
 
 
 class _CommitOnRevoke(ConsumerRebalanceListener):
@@ -85,6 +98,7 @@ class ConsumerRunner:
         max_records: int = 200,
         batch: bool = False,
         batch_handler: BatchHandler | None = None,
+        statement_timeout_s: float | None = None,
     ) -> None:
         self.name = name
         self.pool = pool
@@ -100,6 +114,9 @@ class ConsumerRunner:
         # Optional: applies a batch's fresh envelopes (in offset order) in one call, e.g. with bulk SQL.
         # The per-event handlers stay the reference and serve the one-by-one fallback.
         self.batch_handler = batch_handler
+        # Server-side bound on each statement of a handler's transaction (SET LOCAL statement_timeout), so a
+        # slow statement fails cleanly instead of holding its locks until the client gives up.
+        self.statement_timeout_s = statement_timeout_s
         self._consumer: AIOKafkaConsumer | None = None
         self._dlq_producer = None
         self._processed: dict[TopicPartition, int] = {}
@@ -192,6 +209,20 @@ class ConsumerRunner:
         while True:
             try:
                 applied = await self._apply(handler, envelope, record)
+            except _SlowStatement as slow:
+                # Cancelled by the statement timeout, or no answer within the command timeout. If the database
+                # answers a trivial query now, the statement (this message) is the problem; if not, an outage.
+                exc = slow.__cause__ or slow
+                if await self._database_answers():
+                    attempt += 1
+                    if await self._failed(record, envelope, exc, attempt):
+                        return
+                    continue
+                infra_failures += 1
+                if infra_failures > self.max_retries:
+                    raise ConsumerStalled(f"{self.name}: database unreachable: {exc!r}") from exc
+                await self._backoff(infra_failures, exc, envelope)
+                continue
             except INFRA_ERRORS as exc:
                 infra_failures += 1
                 if infra_failures > self.max_retries:
@@ -202,18 +233,25 @@ class ConsumerRunner:
                 raise
             except Exception as exc:
                 attempt += 1
-                metrics.EVENTS_FAILED.labels(self.name, envelope.type).inc()
-                if attempt > self.max_retries:
-                    await self._dead_letter(record, exc, stage="handler", envelope=envelope)
+                if await self._failed(record, envelope, exc, attempt):
                     return
-                metrics.CONSUMER_RETRIES.labels(*labels).inc()
-                await self._backoff(attempt, exc, envelope)
                 continue
             metrics.CONSUMER_EVENTS.labels(*labels, "applied" if applied else "duplicate").inc()
             metrics.EVENTS_CONSUMED.labels(self.name, envelope.type, "applied" if applied else "duplicate").inc()
             metrics.CONSUMER_LAST_PROCESSED.labels(self.name).set(time.time())
             metrics.CONSUMER_LAST_EVENT_TIME.labels(self.name).set(envelope.time.timestamp())
             return
+
+    async def _failed(self, record: ConsumerRecord, envelope: Envelope, exc: BaseException, attempt: int) -> bool:
+        """The message's own failure number ``attempt``: back off for a retry, or dead-letter it past the
+        bound (then True: the runner moves on)."""
+        metrics.EVENTS_FAILED.labels(self.name, envelope.type).inc()
+        if attempt > self.max_retries:
+            await self._dead_letter(record, exc, stage="handler", envelope=envelope, attempts=attempt)
+            return True
+        metrics.CONSUMER_RETRIES.labels(self.name, record.topic).inc()
+        await self._backoff(attempt, exc, envelope)
+        return False
 
     @staticmethod
     def _decode(record: ConsumerRecord) -> Envelope:
@@ -245,6 +283,7 @@ class ConsumerRunner:
             return
         try:
             async with self.pool.acquire(timeout=self.timeout_s) as conn, conn.transaction():
+                await self._bound_statements(conn)
                 fresh = {
                     str(r["event_id"])
                     for r in await conn.fetch(
@@ -289,7 +328,17 @@ class ConsumerRunner:
         metrics.CONSUMER_LAST_EVENT_TIME.labels(self.name).set(todo[-1][1].time.timestamp())
 
     async def _apply(self, handler: Handler, envelope: Envelope, record: ConsumerRecord) -> bool:
-        async with self.pool.acquire(timeout=self.timeout_s) as conn, conn.transaction():
+        async with self.pool.acquire(timeout=self.timeout_s) as conn:
+            try:
+                return await self._apply_in_transaction(conn, handler, envelope, record)
+            except _SLOW_STATEMENT_ERRORS as exc:
+                raise _SlowStatement() from exc
+
+    async def _apply_in_transaction(
+        self, conn: asyncpg.Connection, handler: Handler, envelope: Envelope, record: ConsumerRecord
+    ) -> bool:
+        async with conn.transaction():
+            await self._bound_statements(conn)
             fresh = await conn.fetchval(
                 """INSERT INTO processed_events (consumer, event_id, event_type, topic, kafka_partition, kafka_offset)
                    VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING true""",
@@ -305,13 +354,30 @@ class ConsumerRunner:
             await handler(conn, envelope)
             return True
 
+    async def _bound_statements(self, conn: asyncpg.Connection) -> None:
+        if self.statement_timeout_s is not None:
+            await conn.execute(f"SET LOCAL statement_timeout = {max(int(self.statement_timeout_s * 1000), 1)}")
+
+    async def _database_answers(self) -> bool:
+        probe_s = min(self.timeout_s, 5.0)
+        try:
+            async with self.pool.acquire(timeout=probe_s) as conn:
+                await conn.fetchval("SELECT 1", timeout=probe_s)
+            return True
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("%s: the database does not answer a probe either (%r)", self.name, exc)
+            return False
+
     async def _backoff(self, attempt: int, exc: BaseException, envelope: Envelope) -> None:
         delay = min(self.retry_base_s * 2 ** (attempt - 1), 5.0)
         log.warning("%s: %s %s failed (%r); retry %d in %.2fs", self.name, envelope.type, envelope.id, exc, attempt, delay)
         await asyncio.sleep(delay)
 
     async def _dead_letter(
-        self, record: ConsumerRecord, exc: BaseException, *, stage: str, envelope: Envelope | None = None
+        self, record: ConsumerRecord, exc: BaseException, *, stage: str, envelope: Envelope | None = None,
+        attempts: int | None = None,
     ) -> None:
         headers = list(record.headers or ()) + [
             ("cxc_error_stage", stage.encode()),
@@ -324,6 +390,8 @@ class ConsumerRunner:
             ("cxc_consumer", self.name.encode()),
             ("cxc_failed_at", datetime.now(UTC).isoformat().encode()),
         ]
+        if attempts is not None:
+            headers.append(("cxc_error_attempts", str(attempts).encode()))
         log.error(
             "%s: dead-lettering %s[%d]@%d (%s): %s",
             self.name, record.topic, record.partition, record.offset, envelope.type if envelope else "undecodable", exc,

@@ -6,6 +6,7 @@ allocate without bound."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import uuid
 from datetime import UTC, date, datetime, timedelta
@@ -13,14 +14,19 @@ from types import SimpleNamespace
 
 import asyncpg
 import pytest
+from aiokafka import AIOKafkaProducer
+from aiokafka.structs import ConsumerRecord
 
 from services.matchmaking.adapters import activities
 from services.matchmaking.bootstrap import expiry_sweeper
 from shared import metrics
 from shared.db import create_pool, migrate
+from shared.events import encode, new_envelope
 from shared.events.catalogue import ActivityCreated, MeetingSettings
+from shared.messaging.consumer import ConsumerRunner, ConsumerStalled
+from shared.messaging.kafka import ensure_topics
 from shared.periodic import backoff_delay, run_periodically
-from tests.helpers import eventually
+from tests.helpers import eventually, participant_registered, read_all
 
 
 def sample(metric, *labels) -> float:
@@ -129,3 +135,147 @@ async def test_meeting_expiry_sweeper_survives_a_database_blip_and_expires_later
             await asyncio.gather(task, return_exceptions=True)
     finally:
         await pool.close()
+
+
+# --- consumer error classification ---------------------------------------------------------------
+
+
+@pytest.fixture
+async def consumer_pool(database_url):
+    pool = await create_pool(database_url, "slowtest", max_size=4)
+    await migrate(pool, "slowtest", None)
+    await pool.execute("CREATE TABLE effects (subject text NOT NULL)")
+    yield pool
+    await pool.close()
+
+
+async def slow_or_quick(conn, envelope):
+    """A handler whose statement runs long for some messages: one under the server's statement timeout
+    (``slow-server``), one under the client's command timeout (``slow-client``)."""
+    subject = envelope.subject
+    if subject.startswith("slow-server"):
+        await conn.execute("SET LOCAL statement_timeout = '50ms'")
+        await conn.execute("SELECT pg_sleep(2)")
+    elif subject.startswith("slow-client"):
+        await conn.execute("SELECT pg_sleep(2)", timeout=0.2)
+    await conn.execute("INSERT INTO effects VALUES ($1)", subject)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("kind", ["slow-server", "slow-client"])
+async def test_statement_timeout_is_retried_then_dead_lettered_and_the_consumer_goes_on(
+    kind, consumer_pool, kafka_bootstrap
+):
+    topic = f"test.slow.{uuid.uuid4().hex[:8]}"
+    await ensure_topics(kafka_bootstrap, [(topic, 1), (f"{topic}.dlq", 1)])
+    slow, good = f"{kind}-{uuid.uuid4()}", f"good-{uuid.uuid4()}"
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+    await producer.start()
+    try:
+        for pid in (slow, good):
+            key, value, headers = encode(new_envelope(participant_registered(pid), source="/test"))
+            await producer.send_and_wait(topic, value, key=key, headers=headers)
+    finally:
+        await producer.stop()
+    runner = ConsumerRunner(
+        f"slow-{uuid.uuid4().hex[:8]}", consumer_pool, {"participant.registered": slow_or_quick}, topics=[topic],
+        bootstrap=kafka_bootstrap, timeout_s=5, max_retries=2, retry_base_s=0.01, session_timeout_ms=6000,
+    )
+    task = asyncio.create_task(runner.run())
+    try:
+        async def good_applied():
+            if task.done():  # before: a client timeout counted as an outage and stalled the consumer
+                raise AssertionError(f"the consumer stopped: {task.exception()!r}")
+            return await consumer_pool.fetchval("SELECT count(*) FROM effects WHERE subject = $1", good)
+
+        await eventually(good_applied, timeout=60)
+        [dead] = await read_all(kafka_bootstrap, f"{topic}.dlq", expect=1)
+        headers = dict(dead.headers)
+        assert dead.key == slow.encode()
+        assert headers["cxc_error_stage"] == b"handler"
+        assert headers["cxc_error_class"] in (b"QueryCanceledError", b"TimeoutError")
+        assert headers["cxc_error_attempts"] == b"3"  # the first try and max_retries=2 retries
+        assert not task.done()
+        assert await consumer_pool.fetchval("SELECT count(*) FROM effects WHERE subject = $1", slow) == 0
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+class ProbedConn:
+    def __init__(self, pool):
+        self.pool = pool
+
+    @contextlib.asynccontextmanager
+    async def transaction(self):
+        yield
+
+    async def execute(self, sql, *args, timeout=None):
+        pass
+
+    async def fetchval(self, sql, *args, timeout=None):
+        if sql == "SELECT 1":
+            self.pool.probes += 1
+            if not self.pool.answers:
+                raise TimeoutError()
+            return 1
+        return True  # the dedupe marker: a fresh event
+
+
+class ProbedPool:
+    def __init__(self, *, answers: bool, acquire_fails: bool = False):
+        self.answers, self.acquire_fails, self.probes = answers, acquire_fails, 0
+
+    @contextlib.asynccontextmanager
+    async def acquire(self, timeout=None):
+        if self.acquire_fails:
+            raise TimeoutError()  # the pool had no connection to give within the timeout
+        yield ProbedConn(self)
+
+
+async def hangs(conn, envelope):
+    raise TimeoutError()  # what asyncpg raises when a statement outlives its command timeout
+
+
+def fake_runner(pool, **kw):
+    runner = ConsumerRunner("fake", pool, {"participant.registered": hangs}, topics=["t"], bootstrap="unused",
+                            max_retries=2, retry_base_s=0.001, **kw)
+    runner._dlq_producer = SimpleNamespace(sent=[])
+
+    async def send(topic, value, key=None, headers=None):
+        runner._dlq_producer.sent.append(dict(headers))
+        future = asyncio.get_running_loop().create_future()
+        future.set_result(None)
+        return future
+
+    runner._dlq_producer.send = send
+    return runner
+
+
+def fake_record():
+    envelope = new_envelope(participant_registered(f"p-{uuid.uuid4()}"), source="/test")
+    key, value, headers = encode(envelope)
+    return ConsumerRecord("t", 0, 0, 0, 0, key, value, None, len(key), len(value), headers)
+
+
+async def test_a_timeout_while_the_database_answers_is_the_messages_fault():
+    runner = fake_runner(ProbedPool(answers=True))
+    await runner._handle(fake_record())
+    [headers] = runner._dlq_producer.sent
+    assert headers["cxc_error_class"] == b"TimeoutError" and headers["cxc_error_attempts"] == b"3"
+
+
+async def test_a_timeout_while_the_database_does_not_answer_is_an_outage():
+    pool = ProbedPool(answers=False)
+    runner = fake_runner(pool)
+    with pytest.raises(ConsumerStalled, match="database unreachable"):
+        await runner._handle(fake_record())
+    assert runner._dlq_producer.sent == [] and pool.probes == 3
+
+
+async def test_waiting_for_a_pool_connection_is_an_outage_not_the_messages_fault():
+    pool = ProbedPool(answers=True, acquire_fails=True)
+    runner = fake_runner(pool)
+    with pytest.raises(ConsumerStalled):
+        await runner._handle(fake_record())
+    assert runner._dlq_producer.sent == [] and pool.probes == 0
