@@ -11,12 +11,20 @@ from dataclasses import dataclass
 from shared.events.catalogue import LATEST
 
 
+# Every topic keeps its whole log: `cxc reporting rebuild --source topics` replays the topics from the
+# beginning, and a new service replica rebuilds its API-key replica from cxc.keys. Dead letters stay until
+# `cxc dlq purge`. (Kafka's default would delete after 7 days.) Erasure does not depend on deletion by age:
+# see services/reporting/README.md.
+KEEP_FOREVER = {"retention.ms": "-1", "retention.bytes": "-1", "cleanup.policy": "delete"}
+
+
 @dataclass(frozen=True)
 class Topic:
     name: str
     key: str
     prefixes: tuple[str, ...]
     partitions: int = 4
+    configs: tuple[tuple[str, str], ...] = tuple(KEEP_FOREVER.items())
 
     @property
     def dlq(self) -> str:
@@ -52,3 +60,8 @@ def topic_for_type(event_type: str) -> Topic:
 def topic_specs() -> list[tuple[str, int]]:
     """(name, partitions) of every topic and its dead-letter topic, for creation."""
     return [(t.name, t.partitions) for t in TOPICS.values()] + [(t.dlq, t.partitions) for t in TOPICS.values()]
+
+
+def topic_configs() -> dict[str, dict[str, str]]:
+    """Topic configs (retention) of every topic and its dead-letter topic, as created by `cxc topics create`."""
+    return {name: dict(t.configs) for t in TOPICS.values() for name in (t.name, t.dlq)}

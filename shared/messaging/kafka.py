@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Iterable
+from collections.abc import Awaitable, Iterable, Mapping
 from typing import TypeVar
 
 from aiokafka import AIOKafkaProducer
@@ -66,8 +66,16 @@ async def close_quietly(client, timeout_s: float, what: str) -> None:
         log.warning("%s did not stop cleanly: %s", what, exc)
 
 
-async def ensure_topics(bootstrap: str, topics: Iterable[tuple[str, int]], timeout_s: float = 15.0) -> list[str]:
-    """Create missing topics (name, partitions); return those created."""
+async def ensure_topics(
+    bootstrap: str, topics: Iterable[tuple[str, int]], timeout_s: float = 15.0,
+    configs: Mapping[str, Mapping[str, str]] | None = None,
+) -> list[str]:
+    """Create missing topics (name, partitions); return those created. A topic of the registry gets the
+    registry's configs (retention) unless ``configs`` names others; existing topics are left as they are."""
+    if configs is None:
+        from shared.events.topics import topic_configs
+
+        configs = topic_configs()
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000))
     await bounded(admin.start(), timeout_s, "admin.start()")
     created = []
@@ -78,7 +86,8 @@ async def ensure_topics(bootstrap: str, topics: Iterable[tuple[str, int]], timeo
                 continue
             try:
                 await bounded(
-                    admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)]),
+                    admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1,
+                                             topic_configs=dict(configs.get(name, {})))]),
                     timeout_s,
                     f"create_topics({name})",
                 )
