@@ -1,7 +1,10 @@
-from pydantic import model_validator
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from shared.settings import SecretSettingsMixin, ServiceSettings
+from shared.settings import SecretRule, SecretSettingsMixin, ServiceSettings
 
 
 class NotificationsSettings(SecretSettingsMixin, ServiceSettings):
@@ -12,6 +15,15 @@ class NotificationsSettings(SecretSettingsMixin, ServiceSettings):
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 1025
     smtp_timeout_s: float = 20.0
+    # starttls by default: a relay that does not offer STARTTLS is refused (nothing is sent, no login in
+    # clear). "implicit" is TLS from the first byte (port 465); "none" only for a local catcher
+    # (`cxc run` sets it for its own) and refuses a username. Certificates are always verified, against
+    # the system roots plus smtp_ca_file when set (a private CA, PEM).
+    smtp_tls: Literal["none", "starttls", "implicit"] = "starttls"
+    smtp_username: str | None = None
+    # Issued by the mail provider, so a shorter minimum than secrets this platform generates.
+    smtp_password: Annotated[SecretStr | None, SecretRule(min_length=12, required=False)] = None
+    smtp_ca_file: Path | None = None
     mail_from: str = "ClusterXchange <no-reply@clusterxchange.eu>"
     # Base of links in mails (unsubscribe); the address participants reach this service at.
     public_url: str = "http://127.0.0.1:8003"
@@ -34,6 +46,17 @@ class NotificationsSettings(SecretSettingsMixin, ServiceSettings):
     # The digest of unanswered meeting requests: looked for this often, for requests at least this old.
     digest_interval_s: float = 3600.0
     digest_min_age_s: float = 86_400.0
+
+    @model_validator(mode="after")
+    def _smtp_login_only_over_tls(self):
+        if bool(self.smtp_username) != bool(self.smtp_password and self.smtp_password.get_secret_value()):
+            raise ValueError("set both CXC_NOTIFICATIONS_SMTP_USERNAME and CXC_NOTIFICATIONS_SMTP_PASSWORD, or neither")
+        if self.smtp_username and self.smtp_tls == "none":
+            raise ValueError("CXC_NOTIFICATIONS_SMTP_TLS=none would send the SMTP password in clear; "
+                             "use starttls or implicit")
+        if self.smtp_ca_file is not None and not self.smtp_ca_file.is_file():
+            raise ValueError(f"CXC_NOTIFICATIONS_SMTP_CA_FILE {self.smtp_ca_file} is not a readable file")
+        return self
 
     @model_validator(mode="after")
     def _attempts_end_inside_the_lease(self):

@@ -46,7 +46,7 @@ async def world(database_url, broker_bootstrap):
             _, key = await api_keys.issue_key(conn, "mazovia-ict", "partner", None, source="/test")
         settings = NotificationsSettings(
             database_url=database_url, kafka_bootstrap=kafka_bootstrap, registration_url=reg_url,
-            smtp_port=catcher.port, lease_s=2.0, retry_base_s=0.2, poll_interval_s=0.05,
+            smtp_port=catcher.port, smtp_tls="none", lease_s=2.0, retry_base_s=0.2, poll_interval_s=0.05,
             smtp_timeout_s=0.4, contact_timeout_s=0.4, webhook_timeout_s=0.4,
         )
         pool = await create_pool(database_url, "notifications", max_size=6)

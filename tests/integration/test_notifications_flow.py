@@ -143,7 +143,7 @@ async def stack(module_database_url, broker_bootstrap):
         s.hooks_url = hooks_url
         s.settings = NotificationsSettings(
             database_url=database_url, kafka_bootstrap=kafka_bootstrap, registration_url=reg_url,
-            smtp_port=s.catcher.port, consumer_session_timeout_ms=6000, poll_interval_s=0.05,
+            smtp_port=s.catcher.port, smtp_tls="none", consumer_session_timeout_ms=6000, poll_interval_s=0.05,
             relay_poll_interval_s=0.05, retry_base_s=0.2, lease_s=12.0, smtp_timeout_s=1.5, contact_timeout_s=1.5,
             webhook_timeout_s=4.0, webhook_concurrency=6, webhook_per_endpoint=2,
         )

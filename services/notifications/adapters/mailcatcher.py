@@ -98,4 +98,9 @@ def start_for_devstack(home: Path) -> MailCatcher | None:
         port = free_port()
     catcher = MailCatcher(port=port, directory=home / "mail").start()
     os.environ["CXC_NOTIFICATIONS_SMTP_PORT"] = str(catcher.port)
+    # The catcher speaks plain SMTP on loopback and takes no login; the service's default (STARTTLS
+    # required) is for real relays.
+    os.environ["CXC_NOTIFICATIONS_SMTP_TLS"] = "none"
+    os.environ.pop("CXC_NOTIFICATIONS_SMTP_USERNAME", None)
+    os.environ.pop("CXC_NOTIFICATIONS_SMTP_PASSWORD", None)
     return catcher
