@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.notifications.entrypoints.api import router
+from services.notifications.entrypoints.api import dev_router, router
 from services.notifications.entrypoints.senders import digest_worker, email_worker, webhook_worker
 from services.notifications.handlers import CONSUMED_TOPICS, HANDLERS
 from services.notifications.settings import NotificationsSettings
@@ -10,10 +10,11 @@ from shared.service import ConsumerSpec, Service
 
 
 def build(settings: NotificationsSettings | None = None) -> Service:
+    settings = settings or NotificationsSettings()
     return Service(
-        settings=settings or NotificationsSettings(),
+        settings=settings,
         migrations="services.notifications.migrations",
-        routers=[router],
+        routers=[router, *([dev_router] if settings.env in ("dev", "test") else [])],
         consumers=[ConsumerSpec("notifications-inbox", CONSUMED_TOPICS, HANDLERS)],
         publishes=True,
         workers=[("email-sender", email_worker), ("webhook-sender", webhook_worker),

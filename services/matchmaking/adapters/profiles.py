@@ -30,3 +30,15 @@ async def get(conn: asyncpg.Connection, participant_id: str) -> asyncpg.Record |
 
 async def count(conn: asyncpg.Connection) -> int:
     return await conn.fetchval("SELECT count(*) FROM profiles")
+
+
+async def meets_cluster(conn: asyncpg.Connection, participant_id: str, cluster_id: str) -> bool:
+    """Whether ``participant_id`` takes part in an activity together with a participant of ``cluster_id``."""
+    return await conn.fetchval(
+        """SELECT EXISTS (
+               SELECT 1 FROM activity_participants mine
+               JOIN activity_participants theirs ON theirs.activity_id = mine.activity_id
+               JOIN profiles p ON p.participant_id::text = mine.participant_id
+               WHERE theirs.participant_id = $1 AND p.cluster_id = $2)""",
+        participant_id, cluster_id,
+    )

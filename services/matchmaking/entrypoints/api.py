@@ -41,9 +41,17 @@ def _settings(request: Request):
 
 
 @router.get("/profiles/{participant_id}")
-async def get_profile(participant_id: str, request: Request):
+async def get_profile(participant_id: uuid.UUID, request: Request, who: CallerDep):
+    """A participant's business profile: organisation, country, sectors, keywords, offers and requests, never
+    contact data (matchmaking holds none). A partner reads its own cluster's profiles, and a counterpart's
+    only while one of its own participants takes part in the same activity: that is the pool suggestions
+    and meeting requests come from, and deciding whom to meet needs exactly this profile. Anything else is
+    another cluster's directory and answers 404."""
     async with pool_of(request).acquire() as conn:
         row = await profiles.get(conn, participant_id)
+        if row is not None and not who.can_see(row["cluster_id"]) and not await profiles.meets_cluster(
+                conn, str(participant_id), who.cluster_id):
+            row = None
     if row is None:
         raise Problem(404, f"No profile for participant {participant_id}", kind="not-found")
     out = dict(row)
@@ -55,7 +63,10 @@ async def get_profile(participant_id: str, request: Request):
 
 
 async def _visible_participant(conn, who, participant_id: str) -> None:
-    row = await profiles.get(conn, participant_id)
+    try:
+        row = await profiles.get(conn, uuid.UUID(participant_id))
+    except ValueError:
+        row = None
     if row is None or not who.can_see(row["cluster_id"]):
         raise Problem(404, f"No participant {participant_id}", kind="not-found")
 

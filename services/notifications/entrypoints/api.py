@@ -10,16 +10,20 @@ from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator
 from services.notifications.adapters import inbox, store
 from services.notifications.domain import signing, unsubscribe
 from services.notifications.handlers import WEBHOOK_EVENT_TYPES
-from shared.auth import CallerDep, WriterDep
+from shared.auth import CallerDep, OpsDep, WriterDep, public
 from shared.problems import Problem
 from shared.service import pool_of
 
 router = APIRouter(prefix="/v1", tags=["notifications"])
+# Mounted only when CXC_ENV is dev or test (bootstrap.py): what the inbox received, for end-to-end tests
+# that check an event reached this service. It does not exist in a production build.
+dev_router = APIRouter(prefix="/v1", tags=["dev only"])
 
 
-@router.get("/received-events")
+@dev_router.get("/received-events")
 async def received_events(
-    request: Request, subject: str | None = Query(None), event_id: str | None = Query(None)
+    request: Request, _: OpsDep, subject: str | None = Query(None, max_length=200),
+    event_id: str | None = Query(None, max_length=200),
 ):
     async with pool_of(request).acquire() as conn:
         rows = await inbox.list_for(conn, subject, event_id)
@@ -107,6 +111,7 @@ def _checked(request: Request, participant_id: str, token: str) -> None:
 
 
 @router.get("/unsubscribe/{participant_id}", response_class=HTMLResponse, include_in_schema=False)
+@public("signed link: the token is an HMAC of the participant id")
 async def unsubscribe_page(participant_id: str, request: Request, token: str = Query("")):
     _checked(request, participant_id, token)
     action = html.escape(f"/v1/unsubscribe/{participant_id}?token={token}")
@@ -117,6 +122,7 @@ async def unsubscribe_page(participant_id: str, request: Request, token: str = Q
 
 
 @router.post("/unsubscribe/{participant_id}", response_class=HTMLResponse, include_in_schema=False)
+@public("signed link: the token is an HMAC of the participant id")
 async def unsubscribe_now(participant_id: str, request: Request, token: str = Query("")):
     """One-click (RFC 8058) and form target: essential mail (agenda, exchange decisions) still arrives."""
     _checked(request, participant_id, token)

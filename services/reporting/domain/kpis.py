@@ -201,15 +201,18 @@ def timeseries(book: FactBook, metric: str, interval: str, cluster: str | None =
     if interval not in ("month", "quarter"):
         raise ValueError(f"unknown interval {interval!r}")
     dated = [(day, v) for day, v in _dated_values(book, metric, cluster) if day]
-    per = Counter()
+    per, items = Counter(), Counter()
     for day, value in dated:
         per[period_of(day, interval)] += value
+        items[period_of(day, interval)] += 1
     points, running = [], 0
     if dated:
         days = sorted(day[:10] for day, _ in dated)
         for period in _periods(days[0], days[-1], interval):
             running += per.get(period, 0)
-            points.append({"period": period, "value": per.get(period, 0), "cumulative": running})
+            # items: how many exchanges, participants, ... make up the value (see disclosure.timeseries).
+            points.append({"period": period, "value": per.get(period, 0), "cumulative": running,
+                           "items": items.get(period, 0)})
     return {"metric": metric, "interval": interval, "cluster": cluster, "points": points}
 
 

@@ -1,7 +1,9 @@
 """The scoreboard API: JSON, CSV and time series, all computed from the same facts.
 
-The KPIs are anonymous aggregate counts (no participant is identifiable from them), so, like the
-dashboard, they are readable without an API key; the live event stream is for ops only.
+Every role may read it, each as services/reporting/domain/disclosure.py says: coordinators and ops
+everything; a partner the programme totals and its own cluster (``cluster=`` another cluster is 404),
+small cells suppressed. With ``CXC_REPORTING_PUBLIC_SCOREBOARD=true`` the programme-level view is also
+served without a key, small cells suppressed and no cluster breakdown.
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from services.reporting.adapters import projection
-from services.reporting.domain import kpis
+from services.reporting.domain import disclosure, kpis
 from services.reporting.domain.facts import FactBook
+from shared.auth import Caller, OptionalCallerDep, public
 from shared.problems import Problem
 from shared.service import pool_of
 
@@ -33,6 +36,18 @@ async def load_book(request: Request) -> FactBook:
         return await projection.load(conn)
 
 
+PUBLIC = "the public scoreboard: programme level, small cells suppressed (CXC_REPORTING_PUBLIC_SCOREBOARD)"
+
+
+def allowed_cluster(who: Caller | None, cluster: str | None) -> str | None:
+    """The cluster filter this caller may use: any for coordinators and ops, its own for a partner, none
+    for the anonymous public. Another cluster answers 404, as every other cluster-owned resource does."""
+    cluster = cluster or None
+    if cluster is not None and (who is None or not who.can_see(cluster)):
+        raise Problem(404, f"No scoreboard for cluster {cluster!r}", kind="not-found")
+    return cluster
+
+
 def scope(cluster: str | None, start: date | None, end: date | None) -> kpis.Scope:
     if start and end and start > end:
         raise Problem(422, "'from' must not be after 'to'", kind="validation-error", title="Validation failed",
@@ -40,29 +55,41 @@ def scope(cluster: str | None, start: date | None, end: date | None) -> kpis.Sco
     return kpis.Scope(cluster=cluster or None, start=start, end=end)
 
 
+async def visible_board(request: Request, who: Caller | None, cluster: str | None, start: date | None = None,
+                        end: date | None = None, book: FactBook | None = None) -> dict:
+    wanted = scope(allowed_cluster(who, cluster), start, end)
+    board = kpis.scoreboard(book or await load_book(request), wanted)
+    return disclosure.scoreboard(board, disclosure.audience_of(who and who.role), who and who.cluster_id)
+
+
 @router.get("/kpis", summary="The monitoring scoreboard")
-async def get_kpis(request: Request, cluster: ClusterQ = None, start: FromQ = None, end: ToQ = None) -> dict:
-    wanted = scope(cluster, start, end)
-    return kpis.scoreboard(await load_book(request), wanted)
+@public(PUBLIC, when="public_scoreboard")
+async def get_kpis(request: Request, who: OptionalCallerDep, cluster: ClusterQ = None, start: FromQ = None,
+                   end: ToQ = None) -> dict:
+    return await visible_board(request, who, cluster, start, end)
 
 
 @router.get("/kpis.csv", summary="The scoreboard as CSV: one row per number (dotted path, value)",
             response_class=Response, responses={200: {"content": {"text/csv": {}}}})
-async def get_kpis_csv(request: Request, cluster: ClusterQ = None, start: FromQ = None, end: ToQ = None) -> Response:
-    wanted = scope(cluster, start, end)
-    board = kpis.scoreboard(await load_book(request), wanted)
+@public(PUBLIC, when="public_scoreboard")
+async def get_kpis_csv(request: Request, who: OptionalCallerDep, cluster: ClusterQ = None, start: FromQ = None,
+                       end: ToQ = None) -> Response:
+    board = await visible_board(request, who, cluster, start, end)
     return Response(to_csv(board), media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": 'attachment; filename="kpis.csv"'})
 
 
 @router.get("/kpis/timeseries", summary="One metric per month or quarter, with the running total")
+@public(PUBLIC, when="public_scoreboard")
 async def get_timeseries(
     request: Request,
+    who: OptionalCallerDep,
     metric: Annotated[Metric, Query()],
     interval: Annotated[Literal["month", "quarter"], Query()] = "month",
     cluster: ClusterQ = None,
 ) -> dict:
-    return kpis.timeseries(await load_book(request), metric, interval, cluster or None)
+    series = kpis.timeseries(await load_book(request), metric, interval, allowed_cluster(who, cluster))
+    return disclosure.timeseries(series, disclosure.audience_of(who and who.role))
 
 
 def to_csv(board: dict) -> str:

@@ -39,6 +39,31 @@ def cmd_rebuild(args) -> int:
     return 0
 
 
+def cmd_dashboard_link(args) -> int:
+    """Asks the reporting service for a one-time link signed in as the given key (a coordinator's, typically),
+    so the key itself never goes into a URL or a browser's history."""
+    import httpx
+
+    from shared.cli import home
+
+    url, key = args.url, args.key or os.environ.get("CXC_API_KEY")
+    dev = home() / "dev.json"
+    if dev.exists() and (url is None or key is None):
+        stack = json.loads(dev.read_text())
+        url = url or stack["urls"]["reporting"]
+        key = key or stack["keys"]["coordinator"]
+    if not url or not key:
+        print("error: pass --url and --key (or set CXC_API_KEY)", file=sys.stderr)
+        return 2
+    r = httpx.post(f"{url.rstrip('/')}/v1/dashboard-links", headers={"Authorization": f"Bearer {key}"}, timeout=10)
+    if r.status_code != 201:
+        print(f"error: {r.status_code} {r.text}", file=sys.stderr)
+        return 1
+    link = r.json()
+    print(f"{url.rstrip('/')}{link['path']}  (one use, expires {link['expires_at']})")
+    return 0
+
+
 def register(sub) -> None:
     from services.reporting.entrypoints import demo
 
@@ -53,3 +78,10 @@ def register(sub) -> None:
     rb.add_argument("--source", choices=("topics", "outboxes"), default="topics")
     rb.add_argument("--force", action="store_true", help="swap in even if the history is incomplete or truncated")
     rb.set_defaults(fn=cmd_rebuild)
+    dl = reporting.add_parser(
+        "dashboard-link", help="print a one-time link that opens the dashboard signed in",
+        description="The link signs its first visitor in as the key (a session cookie) and expires after "
+                    "CXC_REPORTING_LINK_TTL_S; on a dev machine the URL and the coordinator key come from dev.json.")
+    dl.add_argument("--url", help="the reporting service, e.g. http://127.0.0.1:8004")
+    dl.add_argument("--key", help="the API key to sign in as (default: $CXC_API_KEY)")
+    dl.set_defaults(fn=cmd_dashboard_link)

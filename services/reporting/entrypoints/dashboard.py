@@ -13,10 +13,11 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from services.reporting.domain import kpis
+from services.reporting.domain import disclosure, kpis
 from services.reporting.domain.facts import FactBook
 from services.reporting.entrypoints import charts
-from services.reporting.entrypoints.api import ClusterQ, load_book
+from services.reporting.entrypoints.api import PUBLIC, ClusterQ, allowed_cluster, load_book, visible_board
+from shared.auth import OptionalCallerDep, public
 
 router = APIRouter(tags=["dashboard"])
 
@@ -46,9 +47,11 @@ def table(title: str, prefix: str, values: dict[str, Any]) -> str:
     return f'<section class="card"><h3>{escape(title)}</h3><table>{rows}</table></section>'
 
 
-def exchanges_over_time(book: FactBook, cluster: str | None) -> str:
+def exchanges_over_time(book: FactBook, cluster: str | None, audience: str = "full") -> str:
     start = kpis.programme_start(book)
-    series = kpis.timeseries(book, "exchanges", "month", cluster)["points"]
+    # Suppressed months (fewer than 5 exchanges behind them) count as 0 on the line.
+    series = [{**p, "value": p["value"] or 0} for p in
+              disclosure.timeseries(kpis.timeseries(book, "exchanges", "month", cluster), audience)["points"]]
     if start is None or not series:
         return charts.progress_line([], [], [], "Exchanges over time")
     first = min(start, series[0]["period"])
@@ -69,7 +72,13 @@ def exchanges_over_time(book: FactBook, cluster: str | None) -> str:
     return charts.progress_line(months, cumulative, targets, "Exchanges over time, cumulative, against the programme targets")
 
 
-def render(book: FactBook, board: dict[str, Any], cluster: str | None, clusters: list[str]) -> str:
+def _shown(values: dict[str, Any]) -> dict[str, Any]:
+    """Chart series without suppressed cells (the tables and tiles show them as "–")."""
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def render(book: FactBook, board: dict[str, Any], cluster: str | None, clusters: list[str],
+           audience: str = "full") -> str:
     x, p, m, s = board["exchanges"], board["participants"], board["meetings"], board["satisfaction"]
     lump = board["lump_sums_eur"]
     target = kpis.TARGETS[-1][1]
@@ -88,16 +97,17 @@ def render(book: FactBook, board: dict[str, Any], cluster: str | None, clusters:
     statuses = {k: x["by_status"].get(k, 0) for k in STATUS_ORDER if k in x["by_status"]}
     clusters_all = sorted(set(x["by_sending_cluster"]) | set(x["by_host_cluster"]))
     funnel = charts.hbars(
-        [("requested", m["requested"], "meetings.requested"), ("accepted", m["accepted"], "meetings.accepted"),
-         ("scheduled", m["scheduled"], "meetings.scheduled"), ("held", m["held"], "meetings.held")],
+        [(label, m[label], f"meetings.{label}") for label in ("requested", "accepted", "scheduled", "held")
+         if m[label] is not None],
         "Meetings funnel", colour=charts.PALETTE[2])
     satisfaction = charts.hbars(
         [(f"{'★' * int(score)} ({score})", n, f"satisfaction.distribution.{score}") for score, n in
-         sorted(s["distribution"].items(), reverse=True)], "Satisfaction of closing reports", colour=charts.PALETTE[6])
+         sorted(s["distribution"].items(), reverse=True) if n is not None],
+        "Satisfaction of closing reports", colour=charts.PALETTE[6])
     by_cluster = charts.grouped_hbars(
-        clusters_all,
-        [("sent", x["by_sending_cluster"], "exchanges.by_sending_cluster"),
-         ("hosted", x["by_host_cluster"], "exchanges.by_host_cluster")],
+        [c for c in clusters_all if x["by_sending_cluster"].get(c) is not None or x["by_host_cluster"].get(c) is not None],
+        [("sent", _shown(x["by_sending_cluster"]), "exchanges.by_sending_cluster"),
+         ("hosted", _shown(x["by_host_cluster"]), "exchanges.by_host_cluster")],
         "Exchanges by cluster")
     options = "".join(f'<option value="{escape(c)}"{" selected" if c == cluster else ""}>{escape(c)}</option>'
                       for c in clusters)
@@ -116,7 +126,7 @@ def render(book: FactBook, board: dict[str, Any], cluster: str | None, clusters:
 </header>
 <main>
 <section class="tiles">{tiles}</section>
-<section class="card wide"><h2>Exchanges over time</h2>{exchanges_over_time(book, cluster)}
+<section class="card wide"><h2>Exchanges over time</h2>{exchanges_over_time(book, cluster, audience)}
 <p class="legend"><span class="swatch a"></span>approved exchanges, cumulative by start month
 {'' if cluster else '<span class="swatch b"></span>programme targets: 38 by month 12, 60 by month 18, 98 by month 24'}</p></section>
 <div class="grid">
@@ -124,7 +134,7 @@ def render(book: FactBook, board: dict[str, Any], cluster: str | None, clusters:
 <section class="card"><h2>Meetings funnel</h2>{funnel}
 <p class="legend">acceptance rate <strong data-kpi="meetings.acceptance_rate" data-value="{'' if rate is None else rate}">
 {'–' if rate is None else f'{rate * 100:.1f} %'}</strong> · declined <span data-kpi="meetings.declined"
-data-value="{m['declined']}">{m['declined']}</span></p></section>
+data-value="{'' if m['declined'] is None else m['declined']}">{_num(m['declined'])}</span></p></section>
 <section class="card"><h2>Satisfaction</h2>{satisfaction}
 <p class="legend">average <strong>{_num(s['average'])}</strong> / 5 from {_num(s['responses'])} closing reports</p></section>
 </div>
@@ -160,10 +170,18 @@ vertical-align:-1px}.swatch.a{background:#1f5fa8}.swatch.b{background:#e07b24}.e
 
 
 @router.get("/", response_class=HTMLResponse, summary="The scoreboard dashboard")
-async def dashboard(request: Request, cluster: ClusterQ = None) -> HTMLResponse:
+@public(PUBLIC, when="public_scoreboard")
+async def dashboard(request: Request, who: OptionalCallerDep, cluster: ClusterQ = None) -> HTMLResponse:
+    """Browsers sign in first (``/signin``, or a one-time link from ``POST /v1/dashboard-links``): the
+    session cookie stands for the key. Each role sees what it may read through the API."""
+    cluster = allowed_cluster(who, cluster)
     book = await load_book(request)
-    board = kpis.scoreboard(book, kpis.Scope(cluster=cluster or None))
-    everyone = kpis.scoreboard(book)
-    clusters = sorted(set(everyone["participants"]["by_cluster"]) | set(everyone["exchanges"]["by_sending_cluster"])
-                      | set(everyone["exchanges"]["by_host_cluster"]))
-    return HTMLResponse(render(book, board, cluster or None, clusters))
+    board = await visible_board(request, who, cluster, book=book)
+    audience = disclosure.audience_of(who and who.role)
+    if audience == "full":
+        everyone = kpis.scoreboard(book)
+        clusters = sorted(set(everyone["participants"]["by_cluster"]) | set(everyone["exchanges"]["by_sending_cluster"])
+                          | set(everyone["exchanges"]["by_host_cluster"]))
+    else:
+        clusters = [who.cluster_id] if who is not None else []
+    return HTMLResponse(render(book, board, cluster, clusters, audience), headers={"Cache-Control": "no-store"})
