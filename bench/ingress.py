@@ -11,10 +11,12 @@ import asyncio
 import json
 import subprocess
 import tempfile
+from pathlib import Path
 
 import asyncpg
 
 from bench._common import infra, percentile, process, python, save, summary
+from shared.devstack import dev_environment
 from shared.infra.embedded import free_port
 
 BODY = {
@@ -77,7 +79,7 @@ def main() -> None:
         key = asyncio.run(partner_key(inf.dsn))
         reg_port, base_port = free_port(), free_port()
         env = {"CXC_DATABASE_URL": inf.dsn, "CXC_KAFKA_BOOTSTRAP": inf.bootstrap, "CXC_REGISTRATION_PORT": str(reg_port),
-               "CXC_LOG_LEVEL": "WARNING",
+               "CXC_LOG_LEVEL": "WARNING", **dev_environment(Path(tempfile.mkdtemp(prefix="cxc-bench-"))),
                # The per-key rate limit stays in the path (its check is measured) but must not cap the load.
                "CXC_REGISTRATION_RATE_LIMIT_REQUESTS": "100000000"}
         with process([python(), "-m", "services.registration"], env, f"http://127.0.0.1:{reg_port}/readyz"), \

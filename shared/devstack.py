@@ -11,10 +11,12 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,6 +51,39 @@ async def replay_outboxes(conn) -> int:
         console.print(f"the embedded broker starts empty: re-publishing {replayed} events from the outboxes")
     return replayed
 console = Console(stderr=True)
+
+# Secrets `cxc run` generates on first start and keeps in $CXC_HOME/secrets.json (0600), so links signed
+# yesterday (unsubscribe) still verify today. A generator returns the variables of one secret (a key pair
+# is one secret with two variables). Variables already set in the environment win.
+DEV_SECRETS = {
+    "internal-token": lambda: {"CXC_INTERNAL_TOKEN": secrets.token_urlsafe(32)},
+    "notifications-signing-secret": lambda: {"CXC_NOTIFICATIONS_SIGNING_SECRET": secrets.token_urlsafe(32)},
+}
+
+
+def dev_environment(home: Path, environ: Mapping[str, str] = os.environ) -> dict[str, str]:
+    """What a service started by `cxc run` (or beside it, e.g. a second replica) gets on top of its
+    environment: ``CXC_ENV=dev`` unless ``environ`` sets it, and the stack's secrets unless ``environ`` sets
+    them. Services started any other way run as prod and must be given real secrets (shared/settings.py)."""
+    path = home / "secrets.json"
+    try:
+        stored = json.loads(path.read_text())
+    except (OSError, ValueError):
+        stored = {}
+    missing = [name for name in DEV_SECRETS if name not in stored]
+    if missing:
+        for name in missing:
+            stored[name] = DEV_SECRETS[name]()
+        home.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.unlink(missing_ok=True)
+        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as f:
+            json.dump(stored, f, indent=2)
+        tmp.replace(path)
+    env = {"CXC_ENV": environ.get("CXC_ENV") or "dev"}
+    for variables in stored.values():
+        env.update({k: environ.get(k) or v for k, v in variables.items()})
+    return env
 
 
 def service_settings(name: str):
@@ -177,6 +212,8 @@ class DevStack:
 
     def start_services(self, dsn: str, bootstrap: str) -> dict[str, str]:
         urls = {}
+        # In our own environment too: the settings read below, and every child, see the dev secrets.
+        os.environ.update(dev_environment(self.home))
         for name in SERVICES:
             settings = service_settings(name)()
             env = {**os.environ, "CXC_DATABASE_URL": dsn, "CXC_KAFKA_BOOTSTRAP": bootstrap, "PYTHONUNBUFFERED": "1"}

@@ -252,4 +252,14 @@ def pool_of(request: Request) -> asyncpg.Pool:
 
 
 def main(build: Callable[[], Service]) -> None:
-    sys.exit(build().run())
+    """Run a service; a configuration it refuses (e.g. missing secrets) is one readable message, exit 2."""
+    from pydantic import ValidationError
+
+    from shared.settings import config_errors
+
+    try:
+        service = build()
+    except ValidationError as exc:
+        print("configuration error:\n  " + "\n  ".join(config_errors(exc)), file=sys.stderr)
+        sys.exit(2)
+    sys.exit(service.run())

@@ -2,16 +2,115 @@
 
 Infrastructure every service shares is read from ``CXC_*``; what is the service's own is read from
 ``CXC_<SERVICE>_*`` (e.g. ``CXC_REPORTING_PORT``).
+
+Secrets fail closed. A secret setting is a ``SecretStr`` annotated with a ``SecretRule`` (see ``Secret``):
+it has no default in any environment, and unless ``CXC_ENV`` is ``dev`` or ``test`` (it defaults to
+``prod``) it must also not look like a placeholder (``placeholder_reason``). Only ``cxc run``
+(``shared/devstack.py``, which generates random secrets and keeps them in ``$CXC_HOME/secrets.json``) and the
+tests' fixtures set ``CXC_ENV=dev``/``test``. Every problem is reported at once, naming the variable, and
+``shared.service.main`` prints them without a traceback.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from dataclasses import dataclass
+from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, model_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "dev-secret"}
+# Exact values that are never secrets (kept as a set: tests/unit/test_compose.py checks compose against it).
+PLACEHOLDER_SECRETS = {
+    "", "changeme", "change-me", "change_me", "changeit", "dev-secret", "dev-internal-token", "secret", "password",
+    "passw0rd", "p@ssw0rd", "admin", "root", "default", "token", "test", "testing", "example", "letmein", "qwerty",
+    "123456", "12345678", "123456789", "none", "null", "todo", "xxx", "replace-me", "your-secret", "mysecret",
+}
+# Words that mark a value as copied from documentation or a template rather than generated.
+_PLACEHOLDER_WORDS = ("changeme", "change-me", "change_me", "replace", "placeholder", "example", "dummy", "insecure",
+                      "not-secret", "notsecret", "your-", "your_", "secret-here", "fixme", "…", "...", "<", ">",
+                      "${")
+_PLACEHOLDER_PREFIXES = ("dev-", "dev_", "test-", "test_", "demo-", "demo_", "sample")
+DEV_ENVS = ("dev", "test")
+
+
+@dataclass(frozen=True)
+class SecretRule:
+    """Marks a ``SecretStr`` setting as a secret checked by ``ServiceSettings``.
+
+    ``required=False`` lets it stay unset (the feature it guards is off, e.g. SMTP without AUTH); once set it
+    is checked like any other. ``min_length`` is the shortest value accepted outside dev/test: 32 for secrets
+    this platform generates (tokens, signing keys); lower it only for secrets issued by a third party.
+    """
+
+    min_length: int = 32
+    required: bool = True
+
+
+# The type of every secret setting: ``token: Secret = None`` (required), or
+# ``password: Annotated[SecretStr | None, SecretRule(min_length=12, required=False)] = None``.
+Secret = Annotated[SecretStr | None, SecretRule()]
+
+
+def placeholder_reason(value: str, min_length: int = 32) -> str | None:
+    """Why ``value`` cannot be a real secret, or None. Catches more than exact matches: well-known values,
+    template text, ``dev-``/``test-`` values, too few distinct characters, repeated patterns, short values."""
+    v = value.strip()
+    low = v.lower()
+    if not v:
+        return "is empty"
+    if low in PLACEHOLDER_SECRETS:
+        return "is a well-known placeholder"
+    if low.startswith(_PLACEHOLDER_PREFIXES) or any(w in low for w in _PLACEHOLDER_WORDS):
+        return "looks like a placeholder or a dev/test value"
+    if len(set(low)) < 6 or any(low == (low[:k] * (len(low) // k + 1))[: len(low)] for k in range(1, len(low) // 2 + 1)):
+        return "repeats too few characters to be random"
+    if len(v) < min_length:
+        return f"is shorter than {min_length} characters"
+    return None
+
+
+def env_name(model: type[BaseSettings], field: str) -> str:
+    """The environment variable a field is read from."""
+    info = model.model_fields[field]
+    alias = info.validation_alias
+    if isinstance(alias, AliasChoices):
+        return str(alias.choices[0])
+    if isinstance(alias, str):
+        return alias
+    return f"{model.model_config.get('env_prefix', '')}{field}".upper()
+
+
+def secret_problems(settings: BaseSettings, env: str) -> list[str]:
+    """One readable line per secret setting that is missing, or a placeholder outside dev/test."""
+    problems = []
+    for name, info in type(settings).model_fields.items():
+        rule = next((m for m in info.metadata if isinstance(m, SecretRule)), None)
+        if rule is None:
+            continue
+        value = getattr(settings, name)
+        var = env_name(type(settings), name)
+        if value is None or not value.get_secret_value():
+            if rule.required:
+                problems.append(f"{var} is not set")
+            continue
+        if env not in DEV_ENVS and (why := placeholder_reason(value.get_secret_value(), rule.min_length)):
+            problems.append(f"{var} {why}")
+    return problems
+
+
+class InsecureConfiguration(ValueError):
+    pass
+
+
+def config_errors(exc: ValidationError) -> list[str]:
+    """A settings ValidationError as short lines for people (no input values: they may be secrets)."""
+    lines = []
+    for err in exc.errors(include_input=False, include_url=False):
+        msg = str(err.get("msg", ""))
+        msg = msg.removeprefix("Value error, ")
+        where = ".".join(str(p) for p in err.get("loc", ()))
+        lines.extend(msg.split("\n") if not where else [f"{where}: {msg}"])
+    return lines
 
 
 def _shared(name: str):
@@ -21,10 +120,12 @@ def _shared(name: str):
 class ServiceSettings(BaseSettings):
     """Settings shared by every service. Subclasses set ``service`` and the env prefix."""
 
-    model_config = SettingsConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+    # hide_input_in_errors: a refused setting's error must not carry the environment's values (secrets).
+    model_config = SettingsConfigDict(extra="ignore", frozen=True, populate_by_name=True, hide_input_in_errors=True)
 
     service: str = "service"
-    env: Literal["dev", "test", "prod"] = Field("dev", validation_alias=_shared("ENV"))
+    # prod unless said otherwise: only `cxc run` and the tests select dev/test (see the module docstring).
+    env: Literal["dev", "test", "prod"] = Field("prod", validation_alias=_shared("ENV"))
     database_url: str = Field(
         "postgresql://postgres@127.0.0.1:5432/postgres", validation_alias=_shared("DATABASE_URL")
     )
@@ -52,15 +153,20 @@ class ServiceSettings(BaseSettings):
     max_connections: int = Field(1000, ge=1)
     keepalive_timeout_s: float = Field(5.0, gt=0)
     max_header_bytes: int = Field(16_384, ge=1024)
-    # Service-to-service token for the few internal endpoints (e.g. the contact lookup notifications uses,
-    # which keeps personal data out of events).
-    internal_token: str = Field("dev-internal-token", validation_alias=_shared("INTERNAL_TOKEN"))
+    # Service-to-service bearer token for registration's internal lookups (contacts, data keys), which keep
+    # personal data out of events.
+    internal_token: Secret = Field(None, validation_alias=_shared("INTERNAL_TOKEN"))
     registration_url: str = Field("http://127.0.0.1:8001", validation_alias=_shared("REGISTRATION_URL"))
 
     @model_validator(mode="after")
-    def _no_placeholder_internal_token_in_prod(self):
-        if self.env == "prod" and (self.internal_token in PLACEHOLDER_SECRETS or self.internal_token.startswith("dev-")):
-            raise ValueError(f"{type(self).__name__}: set CXC_INTERNAL_TOKEN to a real secret in prod")
+    def _secrets_are_real(self):
+        if problems := secret_problems(self, self.env):
+            hint = ("" if self.env in DEV_ENVS else
+                    f" (CXC_ENV is {self.env}: secrets must be long random values; only `cxc run` and the tests run "
+                    "with CXC_ENV=dev/test)")
+            raise InsecureConfiguration(
+                f"{self.service} refuses to start: " + "; ".join(problems) + hint
+            )
         return self
 
     @property
@@ -73,12 +179,6 @@ class ServiceSettings(BaseSettings):
 
 
 class SecretSettingsMixin(BaseSettings):
-    """For services holding a signing secret: refuse placeholders outside dev and test."""
+    """For services holding a signing secret (notifications: unsubscribe links, webhook fallback)."""
 
-    signing_secret: str = "dev-secret"
-
-    @model_validator(mode="after")
-    def _no_placeholder_secret_in_prod(self):
-        if getattr(self, "env", "dev") == "prod" and self.signing_secret in PLACEHOLDER_SECRETS:
-            raise ValueError(f"{type(self).__name__}: set a real signing secret in prod")
-        return self
+    signing_secret: Secret = None

@@ -14,6 +14,12 @@ import asyncpg
 import pytest
 
 from shared.infra.embedded import EmbeddedBroker, EmbeddedPostgres, free_port
+from tests.helpers import TEST_SECRETS
+
+# Services default to CXC_ENV=prod and refuse to start without real secrets; the tests run as "test".
+os.environ["CXC_ENV"] = "test"
+for _name, _value in TEST_SECRETS.items():
+    os.environ.setdefault(_name, _value)
 
 
 def docker_engine_answers() -> bool:

@@ -12,6 +12,14 @@ from shared.events.catalogue import ParticipantRegistered, Profile
 
 T = TypeVar("T")
 
+# The tests are one of the two suppliers of dev secrets (the other is `cxc run`): tests/conftest.py puts these
+# in the environment with CXC_ENV=test, so every settings object a test builds has them. Tests that start
+# services as processes give them an environment of their own.
+TEST_SECRETS = {
+    "CXC_INTERNAL_TOKEN": "test-internal-token-of-the-test-suite",
+    "CXC_NOTIFICATIONS_SIGNING_SECRET": "test-signing-secret-of-the-test-suite",
+}
+
 
 async def eventually(check: Callable[[], Awaitable[T]], timeout: float = 20.0, interval: float = 0.1) -> T:
     """Poll ``check`` until it returns a truthy value; fail with the last value after ``timeout``."""

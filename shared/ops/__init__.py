@@ -15,7 +15,8 @@ def _bootstrap(args) -> str:
         return args.bootstrap
     from shared.settings import ServiceSettings
 
-    return ServiceSettings().kafka_bootstrap
+    # Not ServiceSettings(): ops commands need the broker only, not the services' secrets.
+    return os.environ.get("CXC_KAFKA_BOOTSTRAP") or ServiceSettings.model_fields["kafka_bootstrap"].default
 
 
 def _output(args):

@@ -27,6 +27,7 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from shared.devstack import dev_environment
 from shared.infra.embedded import EmbeddedPostgres, free_port
 from tests.e2e.test_stack import PARTICIPANT, Stack, stack_home
 
@@ -282,6 +283,7 @@ async def test_second_replicas_join_the_groups_and_one_is_killed_mid_stream(stac
     for service in ("matchmaking", "notifications", "reporting"):
         port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("CXC_")}
+        env.update(dev_environment(stack.home, environ={}))  # the stack's dev secrets, as `cxc run` gives its own children
         env.update(CXC_DATABASE_URL=stack.dev["database_url"], CXC_KAFKA_BOOTSTRAP=stack.dev["kafka_bootstrap"],
                    CXC_CONSUMER_SESSION_TIMEOUT_MS="6000", **{f"CXC_{service.upper()}_PORT": str(port)})
         log = open(stack.home / f"{service}-replica.log", "ab")

@@ -222,7 +222,7 @@ async def test_an_erased_participant_gets_nothing_and_their_stored_address_and_b
     assert row["address"] == "daniel@score.example" and "Daniel Hekman" in row["body_text"]
     later = await world.plan(pid)
     async with httpx.AsyncClient(base_url=world.reg_url) as http:
-        r = await http.get(f"/internal/v1/contacts/{pid}", headers={"Authorization": f"Bearer {world.settings.internal_token}"})
+        r = await http.get(f"/internal/v1/contacts/{pid}", headers={"Authorization": f"Bearer {world.settings.internal_token.get_secret_value()}"})
         assert r.status_code == 200
     async with world.pool.acquire() as conn, conn.transaction():
         await store.erase(conn, pid)

@@ -11,6 +11,9 @@ from services.registration import seed
 from shared import auth as api_keys
 from services.registration.bootstrap import build
 from services.registration.settings import RegistrationSettings
+from tests.helpers import TEST_SECRETS
+
+INTERNAL = {"Authorization": f"Bearer {TEST_SECRETS['CXC_INTERNAL_TOKEN']}"}
 
 pytestmark = pytest.mark.integration
 
@@ -153,7 +156,7 @@ async def test_internal_contact_lookup_needs_the_service_token(api):
     created = (await api.post("/v1/participants", json=BODY, headers=auth(api, "mazovia"))).json()
     path = f"/internal/v1/contacts/{created['id']}"
     assert (await api.get(path, headers=auth(api, "coordinator"))).status_code == 401
-    r = await api.get(path, headers={"Authorization": "Bearer dev-internal-token"})
+    r = await api.get(path, headers=INTERNAL)
     assert r.status_code == 200
     assert r.json()["email"] == "daniel@score.example" and r.json()["language"] == "en"
 
@@ -365,7 +368,7 @@ async def test_erasure_cancels_the_open_exchange_then_removes_every_copy_of_the_
     assert cancelled["status"] == "cancelled" and "erased" in cancelled["cancel_reason"]
     assert cancelled["goals"] == "[erased] ([erased]) meets Basque integrators"
     assert (await api.get(f"/v1/participants/{pid}", headers=auth(api, "mazovia"))).status_code == 404
-    lookup = await api.get(f"/internal/v1/contacts/{pid}", headers={"Authorization": "Bearer dev-internal-token"})
+    lookup = await api.get(f"/internal/v1/contacts/{pid}", headers=INTERNAL)
     assert lookup.status_code == 404
     # A late retry of the original registration does not bring the person back.
     retry = await api.post("/v1/participants", json=body, headers=headers)

@@ -73,7 +73,7 @@ def accepted_env_names(cls: type[ServiceSettings]) -> set[str]:
     return names
 
 
-def interpolate(value, required: str = "compose-test-secret-4f1c9b") -> str:
+def interpolate(value, required: str = "compose-test-secret-4f1c9b7e2d8a0c3f5b6e9a1d") -> str:
     """The value compose would use with no variables set; a required variable gets ``required``."""
 
     def substitute(match: re.Match) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import httpx
+from pydantic import SecretStr
 
 
 @dataclass(frozen=True)
@@ -23,9 +24,10 @@ class ContactUnavailable(RuntimeError):
 
 
 class Contacts:
-    def __init__(self, base_url: str, token: str, timeout_s: float) -> None:
+    def __init__(self, base_url: str, token: SecretStr, timeout_s: float) -> None:
         self._client = httpx.AsyncClient(
-            base_url=base_url.rstrip("/"), timeout=timeout_s, headers={"Authorization": f"Bearer {token}"}
+            base_url=base_url.rstrip("/"), timeout=timeout_s,
+            headers={"Authorization": f"Bearer {token.get_secret_value()}"},
         )
 
     async def get(self, participant_id: str) -> Contact | None:

@@ -11,8 +11,9 @@ def token(secret: str, participant_id: str) -> str:
 
 
 def valid(secret: str, participant_id: str, candidate: str) -> bool:
-    return hmac.compare_digest(token(secret, participant_id), candidate)
+    # As bytes: compare_digest raises on non-ASCII str, and the candidate comes from a query string.
+    return hmac.compare_digest(token(secret, participant_id).encode(), candidate.encode("utf-8", "surrogateescape"))
 
 
 def unsubscribe_url(settings, participant_id: str) -> str:
-    return f"{settings.public_url.rstrip('/')}/v1/unsubscribe/{participant_id}?token={token(settings.signing_secret, participant_id)}"
+    return f"{settings.public_url.rstrip('/')}/v1/unsubscribe/{participant_id}?token={token(settings.signing_secret.get_secret_value(), participant_id)}"

@@ -106,7 +106,7 @@ _PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>ClusterXchang
 
 
 def _checked(request: Request, participant_id: str, token: str) -> None:
-    if not unsubscribe.valid(request.app.state.service.settings.signing_secret, participant_id, token):
+    if not unsubscribe.valid(request.app.state.service.settings.signing_secret.get_secret_value(), participant_id, token):
         raise Problem(404, "Unknown or invalid unsubscribe link", kind="not-found")
 
 

@@ -270,8 +270,10 @@ internal = APIRouter(prefix="/internal/v1", tags=["internal"], include_in_schema
 
 
 def _internal_only(request: Request) -> None:
-    token = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
-    if not secrets.compare_digest(token, request.app.state.service.settings.internal_token):
+    # Compared as bytes: compare_digest raises on non-ASCII str, and a header is whatever the client sent.
+    token = request.headers.get("authorization", "").removeprefix("Bearer ").strip().encode("utf-8", "surrogateescape")
+    expected = request.app.state.service.settings.internal_token.get_secret_value().encode()
+    if not secrets.compare_digest(token, expected):
         raise Problem(401, "Internal endpoint: service token required", kind="unauthorized")
 
 
