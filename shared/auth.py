@@ -2,7 +2,9 @@
 
 Keys are 32 random bytes shown once; only their SHA-256 digest is stored (a fast hash is enough: there is
 no dictionary to brute-force) in the ``api_keys`` table of each service's schema. Registration issues keys
-and publishes ``apikey.issued`` / ``apikey.revoked``; the other services apply those to their replica.
+and publishes ``apikey.issued`` / ``apikey.revoked`` signed with its key-signing key; the other services
+verify the signature and apply them to their replica (shared/keysigning.py). Revocations leave a tombstone,
+so one that arrives before its key's issue still wins.
 """
 
 from __future__ import annotations
@@ -16,9 +18,12 @@ from typing import Annotated
 import asyncpg
 from fastapi import Depends, Request
 
-from shared.events.catalogue import ApiKeyIssued, ApiKeyRevoked
+from shared import metrics
+from shared.events.catalogue import ApiKeyIssuedV2, ApiKeyRevokedV2
 from shared.events.envelope import Envelope
+from shared.keysigning import KeySigner, KeyVerifier, default_signer
 from shared.messaging import outbox
+from shared.messaging.consumer import Rejected
 from shared.problems import Problem
 
 PREFIX = "cxc_"
@@ -47,28 +52,59 @@ class Caller:
 # --- the source: issuing and revoking (registration) ---------------------------------------------
 
 
+def signed_issued(signer: KeySigner, **fields) -> ApiKeyIssuedV2:
+    data = ApiKeyIssuedV2(**fields, signature="").model_dump(mode="json")
+    return ApiKeyIssuedV2(**{**data, "signature": signer.sign(ApiKeyIssuedV2.type, data)})
+
+
+def signed_revoked(signer: KeySigner, **fields) -> ApiKeyRevokedV2:
+    data = ApiKeyRevokedV2(**fields, signature="").model_dump(mode="json")
+    return ApiKeyRevokedV2(**{**data, "signature": signer.sign(ApiKeyRevokedV2.type, data)})
+
+
 async def issue_key(
-    conn: asyncpg.Connection, cluster_id: str, role: str, label: str | None, *, source: str
+    conn: asyncpg.Connection, cluster_id: str, role: str, label: str | None, *, source: str,
+    signer: KeySigner | None = None,
 ) -> tuple[str, str]:
-    """Store a new key's digest and publish it through the outbox; return (key id, key). Caller owns the
-    transaction."""
+    """Store a new key's digest and publish it, signed, through the outbox; return (key id, key). Caller owns
+    the transaction. Without the key-signing private key (``signer`` or the configured one) this fails."""
+    signer = signer or default_signer()
     key, key_id = new_key(), str(uuid.uuid4())
-    event = ApiKeyIssued(
-        key_id=key_id, cluster_id=cluster_id, role=role, key_sha256=digest(key).hex(), prefix=key[:10], label=label
+    event = signed_issued(
+        signer, key_id=key_id, cluster_id=cluster_id, role=role, key_sha256=digest(key).hex(), prefix=key[:10],
+        label=label,
     )
     await _store(conn, event)
     await outbox.record(conn, event, source=source)
     return key_id, key
 
 
-async def revoke_key(conn: asyncpg.Connection, key_id: str, *, source: str) -> bool:
+async def revoke_key(conn: asyncpg.Connection, key_id: str, *, source: str, signer: KeySigner | None = None) -> bool:
+    signer = signer or default_signer()
     row = await conn.fetchrow(
         "UPDATE api_keys SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL RETURNING cluster_id", key_id
     )
     if row is None:
         return False
-    await outbox.record(conn, ApiKeyRevoked(key_id=key_id, cluster_id=row["cluster_id"]), source=source)
+    await outbox.record(conn, signed_revoked(signer, key_id=key_id, cluster_id=row["cluster_id"]), source=source)
     return True
+
+
+async def resign_keys(conn: asyncpg.Connection, *, source: str, signer: KeySigner | None = None) -> int:
+    """Publish every key again as a signed v2 event (and each revocation after it): replicas reject the
+    unsigned v1 events of keys issued before signing existed, and they apply these instead (idempotently)."""
+    signer = signer or default_signer()
+    rows = await conn.fetch("SELECT id, cluster_id, role, key_hash, prefix, label, revoked_at FROM api_keys "
+                            "ORDER BY created_at")
+    for r in rows:
+        await outbox.record(conn, signed_issued(
+            signer, key_id=str(r["id"]), cluster_id=r["cluster_id"], role=r["role"], key_sha256=r["key_hash"].hex(),
+            prefix=r["prefix"], label=r["label"],
+        ), source=source)
+        if r["revoked_at"] is not None:
+            await outbox.record(conn, signed_revoked(signer, key_id=str(r["id"]), cluster_id=r["cluster_id"]),
+                                source=source)
+    return len(rows)
 
 
 async def list_keys(conn: asyncpg.Connection, cluster_id: str | None = None) -> list[asyncpg.Record]:
@@ -88,25 +124,49 @@ async def find_key(conn: asyncpg.Connection, key: str) -> asyncpg.Record | None:
 # --- the replicas: applying apikey.* events ------------------------------------------------------
 
 
-async def _store(conn: asyncpg.Connection, e: ApiKeyIssued) -> None:
+async def _store(conn: asyncpg.Connection, e: ApiKeyIssuedV2) -> None:
+    # A key whose revocation was recorded first (tombstone) is stored revoked: order cannot revive it.
     await conn.execute(
-        """INSERT INTO api_keys (id, cluster_id, role, key_hash, prefix, label) VALUES ($1, $2, $3, $4, $5, $6)
+        """INSERT INTO api_keys (id, cluster_id, role, key_hash, prefix, label, revoked_at)
+           VALUES ($1, $2, $3, $4, $5, $6, (SELECT revoked_at FROM api_key_revocations WHERE key_id = $1))
            ON CONFLICT (id) DO NOTHING""",
-        e.key_id, e.cluster_id, e.role, bytes.fromhex(e.key_sha256), e.prefix, e.label,
+        uuid.UUID(e.key_id), e.cluster_id, e.role, bytes.fromhex(e.key_sha256), e.prefix, e.label,
     )
 
 
-async def on_key_issued(conn: asyncpg.Connection, envelope: Envelope) -> None:
-    await _store(conn, envelope.payload())
+async def _revoke(conn: asyncpg.Connection, e: ApiKeyRevokedV2) -> None:
+    # Recorded even for a key this replica has not seen (yet): a later or replayed issue then stays revoked.
+    await conn.execute(
+        """INSERT INTO api_key_revocations (key_id, cluster_id) VALUES ($1, $2) ON CONFLICT (key_id) DO NOTHING""",
+        uuid.UUID(e.key_id), e.cluster_id,
+    )
+    await conn.execute("UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1",
+                       uuid.UUID(e.key_id))
 
 
-async def on_key_revoked(conn: asyncpg.Connection, envelope: Envelope) -> None:
-    e = envelope.payload()
-    # A revocation may overtake nothing (one partition, keyed by key id), but be safe if it arrives first.
-    await conn.execute("UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1", e.key_id)
+class KeyEventRejected(Rejected):
+    """An apikey.* event without a valid signature from registration: dead-lettered, never applied."""
 
 
-KEY_REPLICA_HANDLERS = {"apikey.issued": on_key_issued, "apikey.revoked": on_key_revoked}
+def key_replica_handlers(verifier: KeyVerifier, service: str) -> dict:
+    """The handlers of a replica's cxc.keys consumer: verify registration's signature, then apply."""
+
+    def verified(envelope: Envelope):
+        payload = envelope.payload()
+        data = payload.model_dump(mode="json")
+        if (reason := verifier.problem(envelope.type, data)) is not None:
+            metrics.KEY_EVENTS_REJECTED.labels(service, envelope.type, reason).inc()
+            raise KeyEventRejected(f"{envelope.type} for key {data.get('key_id')} rejected: {reason} "
+                                   "(only registration's key-signing key can issue or revoke keys)")
+        return payload
+
+    async def on_key_issued(conn: asyncpg.Connection, envelope: Envelope) -> None:
+        await _store(conn, verified(envelope))
+
+    async def on_key_revoked(conn: asyncpg.Connection, envelope: Envelope) -> None:
+        await _revoke(conn, verified(envelope))
+
+    return {"apikey.issued": on_key_issued, "apikey.revoked": on_key_revoked}
 
 
 # --- the request side: who is calling ---------------------------------------------------------------

@@ -25,6 +25,7 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
+from shared import keysigning
 from shared.db import create_pool, migrate
 from shared.events.topics import topic_specs
 from shared.infra.embedded import EmbeddedBroker, EmbeddedPostgres, port_open
@@ -58,6 +59,9 @@ console = Console(stderr=True)
 DEV_SECRETS = {
     "internal-token": lambda: {"CXC_INTERNAL_TOKEN": secrets.token_urlsafe(32)},
     "notifications-signing-secret": lambda: {"CXC_NOTIFICATIONS_SIGNING_SECRET": secrets.token_urlsafe(32)},
+    # Registration signs API-key events with the private key, every service verifies with the public one.
+    "key-signing": lambda: dict(zip((keysigning.PRIVATE_KEY_VAR, keysigning.PUBLIC_KEY_VAR),
+                                    keysigning.generate_keypair(), strict=True)),
 }
 
 
@@ -173,6 +177,7 @@ class DevStack:
         """Topics, registration schema and seed data, dev keys."""
         from services.registration import seed
 
+        os.environ.update(dev_environment(self.home))  # the dev keys are signed with the stack's signing key
         created = await ensure_topics(bootstrap, topic_specs())
         if created:
             console.print(f"created topics: {', '.join(created)}")

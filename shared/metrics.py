@@ -52,5 +52,5 @@ PERIODIC_LAST_SUCCESS = Gauge(
 )
 KEY_EVENTS_REJECTED = Counter(
     "cxc_key_events_rejected_total", "API-key events refused by a replica (unsigned or badly signed)",
-    ["consumer", "type", "reason"],
+    ["service", "type", "reason"],
 )

@@ -23,9 +23,10 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from shared import correlation, logs, metrics, problems
-from shared.auth import KEY_REPLICA_HANDLERS, public, public_reason
+from shared.auth import key_replica_handlers, public, public_reason
 from shared.gate import Gate, flat_routes
 from shared.db import create_pool, migrate
+from shared.keysigning import KeySigner, KeyVerifier, configure_signer
 from shared.messaging.consumer import BatchHandler, ConsumerRunner, Handler
 from shared.messaging.kafka import broker_reachable
 from shared.messaging.outbox import OutboxRelay
@@ -79,8 +80,11 @@ class Service:
             )
             self._spawn("outbox-relay", relay.run())
         consumers = list(self.consumers)
-        if not self.issues_keys:
-            consumers.append(ConsumerSpec(f"{s.service}-keys", ["cxc.keys"], KEY_REPLICA_HANDLERS))
+        if self.issues_keys:
+            configure_signer(KeySigner.from_text(s.key_signing_private_key.get_secret_value()))
+        else:
+            verifier = KeyVerifier.from_text(s.key_signing_public_key.get_secret_value())
+            consumers.append(ConsumerSpec(f"{s.service}-keys", ["cxc.keys"], key_replica_handlers(verifier, s.service)))
         for spec in consumers:
             runner = ConsumerRunner(
                 spec.name, self.pool, spec.handlers, topics=spec.topics, bootstrap=s.kafka_bootstrap,

@@ -157,6 +157,9 @@ class ServiceSettings(BaseSettings):
     # personal data out of events.
     internal_token: Secret = Field(None, validation_alias=_shared("INTERNAL_TOKEN"))
     registration_url: str = Field("http://127.0.0.1:8001", validation_alias=_shared("REGISTRATION_URL"))
+    # Registration's Ed25519 public key: replicas apply only apikey.* events it signed (shared/keysigning.py).
+    # Not a secret, but required like one: without it a service cannot tell real keys from forged ones.
+    key_signing_public_key: Secret = Field(None, validation_alias=_shared("KEY_SIGNING_PUBLIC_KEY"))
 
     @model_validator(mode="after")
     def _secrets_are_real(self):
@@ -167,6 +170,17 @@ class ServiceSettings(BaseSettings):
             raise InsecureConfiguration(
                 f"{self.service} refuses to start: " + "; ".join(problems) + hint
             )
+        return self
+
+    @model_validator(mode="after")
+    def _key_signing_key_is_ed25519(self):
+        if self.key_signing_public_key is not None and self.key_signing_public_key.get_secret_value():
+            from shared.keysigning import KeySigningError, load_public_key
+
+            try:
+                load_public_key(self.key_signing_public_key.get_secret_value())
+            except KeySigningError as exc:
+                raise InsecureConfiguration(f"{self.service} refuses to start: {exc}") from None
         return self
 
     @property

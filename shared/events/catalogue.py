@@ -338,6 +338,43 @@ class ApiKeyRevoked(EventData):
     cluster_id: str
 
 
+# v2: signed by registration (shared/keysigning.py), so writing to cxc.keys no longer mints or revokes keys.
+_SIGNATURE = Field(description="Ed25519 signature by registration's key-signing key, base64 (shared/keysigning.py)")
+
+
+@event
+class ApiKeyIssuedV2(EventData):
+    """Lets every service authenticate callers without a call to registration. Carries the SHA-256 digest
+    of a 256-bit random key, never the key; replicas apply it only with a valid signature."""
+
+    type = "apikey.issued"
+    version = 2
+    key_id: str
+    cluster_id: str
+    role: Literal["partner", "coordinator", "ops"]
+    key_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    prefix: str = Field(description="First characters of the key, to recognise it in listings")
+    label: str | None = None
+    signature: str = _SIGNATURE
+
+
+@event
+class ApiKeyRevokedV2(EventData):
+    type = "apikey.revoked"
+    version = 2
+    key_id: str
+    cluster_id: str
+    signature: str = _SIGNATURE
+
+
+@upcaster("apikey.issued", 1)
+@upcaster("apikey.revoked", 1)
+def _unsigned_v1_key_event(data: dict[str, Any]) -> dict[str, Any]:
+    """v1 key events predate signing: they upcast with an empty signature, which every replica rejects
+    (dead letter). Keys issued before the upgrade are re-announced signed by `cxc keys resign`."""
+    return {**data, "signature": ""}
+
+
 # --- notification.* ------------------------------------------------------------------------------
 
 

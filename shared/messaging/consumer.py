@@ -64,6 +64,11 @@ class ConsumerStalled(RuntimeError):
     """The consumer cannot make progress; the process should exit non-zero."""
 
 
+class Rejected(Exception):
+    """Raised by a handler for a message it refuses as it stands (e.g. a bad signature): retrying cannot
+    change the verdict, so the message is dead-lettered at once (stage ``rejected``)."""
+
+
 class _SlowStatement(Exception):
     """A statement of the handler's transaction was cancelled for taking too long (``__cause__``): the
     server's statement timeout, or the client's command timeout. Not raised for waiting on the pool."""
@@ -231,6 +236,10 @@ class ConsumerRunner:
                 continue
             except asyncio.CancelledError:
                 raise
+            except Rejected as exc:
+                metrics.EVENTS_FAILED.labels(self.name, envelope.type).inc()
+                await self._dead_letter(record, exc, stage="rejected", envelope=envelope)
+                return
             except Exception as exc:
                 attempt += 1
                 if await self._failed(record, envelope, exc, attempt):

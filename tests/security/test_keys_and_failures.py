@@ -7,23 +7,28 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import random
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from types import SimpleNamespace
 
 import asyncpg
+import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord
 
 from services.matchmaking.adapters import activities
-from services.matchmaking.bootstrap import expiry_sweeper
+from services.matchmaking.bootstrap import build, expiry_sweeper
+from services.matchmaking.settings import MatchmakingSettings
+from shared import auth as api_keys
 from shared import metrics
 from shared.db import create_pool, migrate
-from shared.events import encode, new_envelope
-from shared.events.catalogue import ActivityCreated, MeetingSettings
-from shared.messaging.consumer import ConsumerRunner, ConsumerStalled
+from shared.events import decode, encode, new_envelope
+from shared.events.catalogue import ActivityCreated, ApiKeyIssued, ApiKeyIssuedV2, MeetingSettings
+from shared.keysigning import PUBLIC_KEY_VAR, KeySigner, KeyVerifier, default_signer, generate_keypair
+from shared.messaging.consumer import ConsumerRunner, ConsumerStalled, Rejected
 from shared.messaging.kafka import ensure_topics
 from shared.periodic import backoff_delay, run_periodically
 from tests.helpers import eventually, participant_registered, read_all
@@ -279,3 +284,123 @@ async def test_waiting_for_a_pool_connection_is_an_outage_not_the_messages_fault
     with pytest.raises(ConsumerStalled):
         await runner._handle(fake_record())
     assert runner._dlq_producer.sent == [] and pool.probes == 0
+
+
+# --- API keys: the authority stays in registration ------------------------------------------------
+
+
+def forged_signer() -> KeySigner:
+    return KeySigner.from_text(generate_keypair()[0])  # a key pair registration never had
+
+
+def issued_fields(key: str, role: str = "coordinator", cluster: str = "silicon-saxony") -> dict:
+    return dict(key_id=str(uuid.uuid4()), cluster_id=cluster, role=role, key_sha256=api_keys.digest(key).hex(),
+                prefix=key[:10], label=None)
+
+
+@pytest.fixture
+async def replica(database_url):
+    pool = await create_pool(database_url, "replica", max_size=2)
+    await migrate(pool, "replica", None)
+    yield pool
+    await pool.close()
+
+
+def handlers_for_test():
+    return api_keys.key_replica_handlers(KeyVerifier.from_text(os.environ[PUBLIC_KEY_VAR]), "test")
+
+
+@pytest.mark.parametrize("how", ["unsigned-v1", "forged-signature", "tampered-role", "empty-signature"])
+async def test_key_events_not_signed_by_registration_are_rejected_and_counted(how, replica):
+    key = api_keys.new_key()
+    fields = issued_fields(key)
+    if how == "unsigned-v1":
+        envelope = new_envelope(ApiKeyIssued(**fields), source="/attacker")
+    elif how == "forged-signature":
+        envelope = new_envelope(api_keys.signed_issued(forged_signer(), **fields), source="/attacker")
+    elif how == "tampered-role":  # a real partner key event, upgraded to coordinator in transit
+        real = api_keys.signed_issued(default_signer(), **{**fields, "role": "partner"})
+        envelope = new_envelope(ApiKeyIssuedV2(**{**real.model_dump(), "role": "coordinator"}), source="/attacker")
+    else:
+        envelope = new_envelope(ApiKeyIssuedV2(**fields, signature=""), source="/attacker")
+    envelope = decode(encode(envelope)[1])  # as a replica receives it: through the wire format and upcasters
+    reason = "unsigned" if how in ("unsigned-v1", "empty-signature") else "bad-signature"
+    before = sample(metrics.KEY_EVENTS_REJECTED, "test", "apikey.issued", reason)
+    async with replica.acquire() as conn:
+        with pytest.raises(Rejected, match=reason):
+            await handlers_for_test()["apikey.issued"](conn, envelope)
+        assert await api_keys.find_key(conn, key) is None
+    assert sample(metrics.KEY_EVENTS_REJECTED, "test", "apikey.issued", reason) - before == 1
+
+
+async def test_a_forged_revocation_cannot_revoke_a_real_key(replica):
+    key = api_keys.new_key()
+    fields = issued_fields(key, role="partner")
+    handlers = handlers_for_test()
+    async with replica.acquire() as conn:
+        await handlers["apikey.issued"](conn, decode(encode(new_envelope(
+            api_keys.signed_issued(default_signer(), **fields), source="/cxc/registration"))[1]))
+        forged = api_keys.signed_revoked(forged_signer(), key_id=fields["key_id"], cluster_id=fields["cluster_id"])
+        with pytest.raises(Rejected):
+            await handlers["apikey.revoked"](conn, decode(encode(new_envelope(forged, source="/attacker"))[1]))
+        assert await api_keys.find_key(conn, key) is not None
+
+
+@pytest.mark.parametrize("replayed", [False, True])
+async def test_a_revocation_that_arrives_before_its_issue_keeps_the_key_revoked(replayed, replica):
+    key = api_keys.new_key()
+    fields = issued_fields(key, role="partner")
+    signer, handlers = default_signer(), handlers_for_test()
+    issued = decode(encode(new_envelope(api_keys.signed_issued(signer, **fields), source="/cxc/registration"))[1])
+    revoked = decode(encode(new_envelope(api_keys.signed_revoked(
+        signer, key_id=fields["key_id"], cluster_id=fields["cluster_id"]), source="/cxc/registration"))[1])
+    async with replica.acquire() as conn:
+        if replayed:  # issued, revoked, then the issue again (a replay or `cxc keys resign`)
+            await handlers["apikey.issued"](conn, issued)
+        await handlers["apikey.revoked"](conn, revoked)
+        assert await api_keys.find_key(conn, key) is None
+        await handlers["apikey.issued"](conn, issued)
+        assert await api_keys.find_key(conn, key) is None, "the key came alive after its revocation"
+        assert await conn.fetchval("SELECT revoked_at IS NOT NULL FROM api_keys WHERE id = $1",
+                                   uuid.UUID(fields["key_id"]))
+
+
+@pytest.mark.integration
+async def test_a_key_minted_by_writing_to_the_topic_is_refused_with_401_by_matchmaking(database_url, kafka_bootstrap):
+    settings = MatchmakingSettings(database_url=database_url, kafka_bootstrap=kafka_bootstrap,
+                                   consumer_session_timeout_ms=6000, expiry_interval_s=3600)
+    service = build(settings)
+    app = service.app()
+    await ensure_topics(kafka_bootstrap, [("cxc.keys", 1), ("cxc.keys.dlq", 1)])
+    await service.start()
+    forged_key, unsigned_key, real_key = api_keys.new_key(), api_keys.new_key(), api_keys.new_key()
+    forged, unsigned = issued_fields(forged_key), issued_fields(unsigned_key)
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+    await producer.start()
+    try:
+        for payload in (api_keys.signed_issued(forged_signer(), **forged),       # forged signature
+                        ApiKeyIssued(**unsigned),                                # unsigned v1
+                        api_keys.signed_issued(default_signer(), **issued_fields(real_key))):  # registration's
+            key, value, headers = encode(new_envelope(payload, source="/attacker"))
+            await producer.send_and_wait("cxc.keys", value, key=key, headers=headers)
+    finally:
+        await producer.stop()
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+            async def status(key):
+                r = await client.get(f"/v1/meeting-requests/{uuid.uuid4()}", headers={"Authorization": f"Bearer {key}"})
+                return r.status_code
+
+            async def real_key_works():  # events apply in order: the forged ones were seen before it
+                return await status(real_key) == 404
+
+            await eventually(real_key_works, timeout=60)
+            assert await status(forged_key) == 401
+            assert await status(unsigned_key) == 401
+            rows = await service.pool.fetch("SELECT cluster_id FROM api_keys")
+            assert len(rows) == 1
+            dead = await read_all(kafka_bootstrap, "cxc.keys.dlq", expect=2)
+            mine = {d.key.decode(): dict(d.headers) for d in dead if d.key.decode() in (forged["key_id"], unsigned["key_id"])}
+            assert len(mine) == 2 and {h["cxc_error_stage"] for h in mine.values()} == {b"rejected"}
+    finally:
+        await asyncio.wait_for(service.stop(), 15)

@@ -19,7 +19,11 @@ from pydantic import AliasChoices
 
 import services
 from shared.events.topics import TOPICS
+from shared.keysigning import PRIVATE_KEY_VAR, PUBLIC_KEY_VAR, generate_keypair
 from shared.settings import PLACEHOLDER_SECRETS, ServiceSettings
+
+# The key-signing variables must hold a real Ed25519 pair (the settings check it), not any random text.
+KEY_PAIR = dict(zip((PRIVATE_KEY_VAR, PUBLIC_KEY_VAR), generate_keypair(), strict=True))
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -203,7 +207,8 @@ def test_compose_environment_is_accepted_by_the_settings_class_in_prod(compose_s
     for key in list(os.environ):
         if key.upper().startswith("CXC_"):
             monkeypatch.delenv(key)
-    env = {k: interpolate(v) for k, v in _env(compose_services, name).items() if k.upper().startswith("CXC_")}
+    env = {k: interpolate(v, KEY_PAIR.get(k, "compose-test-secret-4f1c9b7e2d8a0c3f5b6e9a1d"))
+           for k, v in _env(compose_services, name).items() if k.upper().startswith("CXC_")}
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     settings = SETTINGS[name]()

@@ -60,6 +60,33 @@ def cmd_keys_list(args) -> int:
     return asyncio.run(go())
 
 
+def cmd_keys_keypair(args) -> int:
+    """Printed as env lines; the private one goes to registration only (a secret store, not the repo)."""
+    from shared import keysigning
+
+    private, public = keysigning.generate_keypair()
+    if args.pem:
+        private, public = keysigning.private_key_pem(private), keysigning.public_key_pem(public)
+        print(f"{keysigning.PRIVATE_KEY_VAR}:\n{private}\n{keysigning.PUBLIC_KEY_VAR}:\n{public}")
+    else:
+        print(f"{keysigning.PRIVATE_KEY_VAR}={private}\n{keysigning.PUBLIC_KEY_VAR}={public}")
+    print("Give the private key to registration only; every service gets the public key.", file=sys.stderr)
+    return 0
+
+
+def cmd_keys_resign(args) -> int:
+    from services.registration.handlers import SOURCE
+    from shared import auth
+
+    async def go() -> int:
+        async with registration_db() as conn, conn.transaction():
+            n = await auth.resign_keys(conn, source=SOURCE)
+        print(f"published {n} keys again as signed events")
+        return 0
+
+    return asyncio.run(go())
+
+
 def cmd_keys_revoke(args) -> int:
     from services.registration.handlers import SOURCE
     from shared import auth
@@ -212,6 +239,13 @@ def register(sub) -> None:
     rotate = keys.add_parser("rotate", help="issue a new key like KEY_ID (cluster, role, label), revoke KEY_ID")
     rotate.add_argument("key_id")
     rotate.set_defaults(fn=cmd_keys_rotate)
+    keypair = keys.add_parser("keypair", help="generate the Ed25519 pair that signs API-key events "
+                              "(CXC_KEY_SIGNING_PRIVATE_KEY for registration, CXC_KEY_SIGNING_PUBLIC_KEY for all)")
+    keypair.add_argument("--pem", action="store_true", help="PEM instead of one-line base64")
+    keypair.set_defaults(fn=cmd_keys_keypair)
+    resign = keys.add_parser("resign", help="publish every key again as a signed event (after upgrading "
+                             "from unsigned key events, or when a replica's schema was rebuilt)")
+    resign.set_defaults(fn=cmd_keys_resign)
 
     admin = sub.add_parser("admin", help="operator commands").add_subparsers(dest="admin_command", required=True)
     init = admin.add_parser(
