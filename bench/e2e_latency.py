@@ -34,7 +34,7 @@ def start_stack(home: Path) -> tuple[subprocess.Popen, dict]:
     env.update({f"CXC_{s.upper()}_PORT": str(p) for s, p in ports.items()})
     env.update(CXC_HOME=str(home), CXC_EMBEDDED_PG_PORT=str(free_port()), CXC_EMBEDDED_BROKER_PORT=str(free_port()),
                CXC_LOG_LEVEL="WARNING", CXC_RELAY_POLL_INTERVAL_S="0.2",
-               CXC_REGISTRATION_RATE_LIMIT_REQUESTS="100000000")
+               CXC_REGISTRATION_RATE_LIMIT_REQUESTS="100000000", CXC_REPORTING_RATE_LIMIT_REQUESTS="100000000")
     proc = subprocess.Popen([python(), "-m", "shared.cli", "run"], env=env, cwd=ROOT, stdout=subprocess.PIPE,
                             stderr=open(home / "run.err", "w"), text=True)
     for line in proc.stdout:
@@ -45,14 +45,15 @@ def start_stack(home: Path) -> tuple[subprocess.Popen, dict]:
 
 def one_run(dev: dict, rate: float, seconds: float) -> dict:
     kpis = f"{dev['urls']['reporting']}/v1/kpis"
-    base = httpx.get(kpis).json()["participants"]["total"]
+    coordinator = {"Authorization": f"Bearer {dev['keys']['coordinator']}"}
+    base = httpx.get(kpis, headers=coordinator).json()["participants"]["total"]
     n = int(rate * seconds)
     seen_at: dict[int, float] = {}
     rtts: list[float] = []
     stop = threading.Event()
 
     def watch() -> None:
-        with httpx.Client() as http:
+        with httpx.Client(headers=coordinator) as http:
             while not stop.is_set():
                 t0 = time.time()
                 total = http.get(kpis).json()["participants"]["total"] - base

@@ -20,6 +20,7 @@ import pytest
 from services.reporting.adapters import projection
 from services.reporting.bootstrap import build
 from services.reporting.settings import ReportingSettings
+from shared import auth as api_keys
 from tests.reporting_history import generate, serving
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
@@ -86,15 +87,25 @@ async def served(database_url, kafka_bootstrap):
         async with service.pool.acquire() as conn, conn.transaction():
             for e in history.delivery:
                 await projection.apply(conn, e)
-        yield url
+            coordinator = (await api_keys.issue_key(conn, "silicon-saxony", "coordinator", None, source="/test"))[1]
+        yield url, {"Authorization": f"Bearer {coordinator}"}
+
+
+async def signed_in_link(client: httpx.AsyncClient) -> str:
+    """A one-time link that signs the browser in (a session cookie) and lands on the dashboard."""
+    r = await client.post("/v1/dashboard-links")
+    assert r.status_code == 201, r.text
+    return f"{client.base_url}".rstrip("/") + r.json()["path"]
 
 
 async def test_dashboard_in_chromium_shows_the_numbers_of_the_api(served, tmp_path):
-    async with httpx.AsyncClient(base_url=served) as client:
+    url, coordinator = served
+    async with httpx.AsyncClient(base_url=url, headers=coordinator) as client:
         board = (await client.get("/v1/kpis")).json()
         gaia = (await client.get("/v1/kpis", params={"cluster": "gaia"})).json()
         gaia_html = (await client.get("/", params={"cluster": "gaia"})).text
-    dom = (await asyncio.to_thread(chromium, tmp_path / "profile", "--dump-dom", f"{served}/")).stdout.decode()
+        dom_link, shot_link = await signed_in_link(client), await signed_in_link(client)
+    dom = (await asyncio.to_thread(chromium, tmp_path / "profile", "--dump-dom", dom_link)).stdout.decode()
 
     # the page as Chromium rendered it, and (without a second browser start) a cluster's page as served
     for html, expected in [(dom, board), (gaia_html, gaia)]:
@@ -119,7 +130,7 @@ async def test_dashboard_in_chromium_shows_the_numbers_of_the_api(served, tmp_pa
     shots = Path(os.environ.get("CXC_SCREENSHOT_DIR", tmp_path))
     shots.mkdir(parents=True, exist_ok=True)
     png = shots / "dashboard.png"
-    await asyncio.to_thread(chromium, tmp_path / "profile", f"--screenshot={png}", "--window-size=1400,1500", f"{served}/")
+    await asyncio.to_thread(chromium, tmp_path / "profile", f"--screenshot={png}", "--window-size=1400,1500", shot_link)
     data = png.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 50_000, "a rendered page, not a blank one"
     print(f"dashboard screenshot: {png}")

@@ -93,7 +93,7 @@ def stack():
 
 
 def kpis(stack) -> dict:
-    return httpx.get(f"{stack.url('reporting')}/v1/kpis", timeout=5).json()
+    return httpx.get(f"{stack.url('reporting')}/v1/kpis", headers=stack.key("coordinator"), timeout=5).json()
 
 
 def test_dev_json_lists_urls_and_keys(stack):
@@ -111,9 +111,13 @@ def test_registration_is_counted_by_reporting_and_seen_by_every_consumer(stack):
     print(f"registration → KPI in {time.monotonic() - started:.3f}s")
     assert counted["participants"]["by_country"]["PL"] >= 1
     assert counted["participants"]["by_cluster"]["mazovia-ict"] >= 1
-    profile = poll(lambda: (p := httpx.get(f"{stack.url('matchmaking')}/v1/profiles/{pid}")).status_code == 200 and p)
+    profile = poll(lambda: (p := httpx.get(f"{stack.url('matchmaking')}/v1/profiles/{pid}",
+                                            headers=stack.key("mazovia-ict"))).status_code == 200 and p)
     assert profile.json()["cluster_id"] == "mazovia-ict"
-    seen = poll(lambda: httpx.get(f"{stack.url('notifications')}/v1/received-events", params={"subject": pid}).json())
+    assert httpx.get(f"{stack.url('matchmaking')}/v1/profiles/{pid}", headers=stack.key("gaia")).status_code == 404
+    # received-events exists in dev builds (cxc run) only, for ops
+    seen = poll(lambda: httpx.get(f"{stack.url('notifications')}/v1/received-events", params={"subject": pid},
+                                  headers=stack.key("ops")).json())
     assert seen[0]["event_type"] == "participant.registered"
 
 

@@ -15,6 +15,7 @@ from services.reporting.adapters import projection
 from services.reporting.bootstrap import build
 from services.reporting.rebuild import RebuildRefused, rebuild
 from services.reporting.settings import ReportingSettings
+from shared import auth as api_keys
 from shared.db import create_pool, migrate
 from shared.events.envelope import encode
 from shared.events.topics import topic_specs
@@ -45,7 +46,10 @@ async def reporting(database_url, kafka_bootstrap):
     service = build(settings)
     app = service.app()
     await service.start()
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+    async with service.pool.acquire() as conn:
+        coordinator = (await api_keys.issue_key(conn, "silicon-saxony", "coordinator", None, source="/test"))[1]
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test",
+                                 headers={"Authorization": f"Bearer {coordinator}"}) as client:
         client.service = service
         client.settings = settings
         yield client

@@ -93,5 +93,6 @@ async def test_the_stream_and_lag_need_an_ops_or_coordinator_key(live):
     partner = {"Authorization": f"Bearer {live.keys['partner']}"}
     assert (await live.get("/v1/stream/events", headers=partner)).status_code == 403
     assert (await live.get("/v1/stream/lag", headers=partner)).status_code == 403
-    page = await live.get("/stream")
+    assert (await live.get("/stream")).status_code == 401, "the page too needs a key (or a session)"
+    page = await live.get("/stream", headers={"Authorization": f"Bearer {live.keys['ops']}"})
     assert page.status_code == 200 and "/v1/stream/events" in page.text
