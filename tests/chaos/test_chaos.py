@@ -177,7 +177,8 @@ async def dead_letters(bootstrap: str) -> int:
 def kpi_total(stack: Stack) -> int:
     for _ in range(50):
         try:
-            return httpx.get(f"{stack.url('reporting')}/v1/kpis", timeout=10).json()["participants"]["total"]
+            return httpx.get(f"{stack.url('reporting')}/v1/kpis", headers=stack.key("coordinator"),
+                             timeout=10).json()["participants"]["total"]
         except httpx.HTTPError:  # reporting may be restarting
             time.sleep(0.2)
     raise AssertionError("reporting does not answer")
