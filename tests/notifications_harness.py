@@ -56,11 +56,11 @@ class Harness:
         return WebhookSender(self.pool, self.with_settings(**overrides))
 
     async def plan(self, recipient: str, template: str = "exchange_cancelled", context: dict | None = None,
-                   channel: str = "email") -> str:
+                   channel: str = "email", cluster_id: str | None = None) -> str:
         event_id = str(uuid.uuid4())
         async with self.pool.acquire() as conn:
             assert await store.plan(conn, event_id=event_id, event_type="exchange.cancelled", recipient=recipient,
-                                    channel=channel, template=template, context=context or {})
+                                    channel=channel, template=template, context=context or {}, cluster_id=cluster_id)
         return event_id
 
     async def rows(self):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from services.notifications.entrypoints.api import dev_router, router
 from services.notifications.entrypoints.senders import digest_worker, email_worker, webhook_worker
+from services.notifications.entrypoints.webhooks import router as webhooks_router
 from services.notifications.handlers import CONSUMED_TOPICS, HANDLERS
 from services.notifications.settings import NotificationsSettings
 from shared.service import ConsumerSpec, Service
@@ -14,7 +15,7 @@ def build(settings: NotificationsSettings | None = None) -> Service:
     return Service(
         settings=settings,
         migrations="services.notifications.migrations",
-        routers=[router, *([dev_router] if settings.env in ("dev", "test") else [])],
+        routers=[router, webhooks_router, *([dev_router] if settings.env in ("dev", "test") else [])],
         consumers=[ConsumerSpec("notifications-inbox", CONSUMED_TOPICS, HANDLERS)],
         publishes=True,
         workers=[("email-sender", email_worker), ("webhook-sender", webhook_worker),

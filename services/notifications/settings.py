@@ -1,10 +1,14 @@
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import SecretStr, model_validator
-from pydantic_settings import SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import NoDecode, SettingsConfigDict
 
 from shared.settings import SecretRule, SecretSettingsMixin, ServiceSettings
+
+# "Name <local@domain>" or "local@domain"; the name without @, angle brackets, quotes or line breaks.
+_MAILBOX = re.compile(r'\s*(?:[^<>@"\x00-\x1f\x7f]*<[^<>@\s]+@[^<>@\s]+>|[^<>@\s]+@[^<>@\s]+)\s*')
 
 
 class NotificationsSettings(SecretSettingsMixin, ServiceSettings):
@@ -38,6 +42,14 @@ class NotificationsSettings(SecretSettingsMixin, ServiceSettings):
     # that hang hold a few slots for one timeout each and the others keep flowing.
     webhook_concurrency: int = 40
     webhook_per_endpoint: int = 4
+    # Destination policy (domain/destinations.py): https only and public addresses only. http is for local
+    # development; the allowed list (comma-separated networks such as 10.20.0.0/16 or 127.0.0.1, and host
+    # names) exempts destinations an operator trusts, e.g. a mock partner inside the network.
+    webhook_allow_http: bool = False
+    webhook_allowed_destinations: Annotated[tuple[str, ...], NoDecode] = ()
+    webhook_max_per_cluster: int = Field(20, ge=1)
+    # After a secret rotation the old secret keeps signing (a second signature) this long.
+    webhook_rotation_overlap_s: float = Field(86_400.0, ge=0)
     contact_timeout_s: float = 5.0
     # Retries: exponential backoff from retry_base_s, capped at retry_max_s, given up after give_up_after_s.
     retry_base_s: float = 10.0
@@ -46,6 +58,20 @@ class NotificationsSettings(SecretSettingsMixin, ServiceSettings):
     # The digest of unanswered meeting requests: looked for this often, for requests at least this old.
     digest_interval_s: float = 3600.0
     digest_min_age_s: float = 86_400.0
+
+    @field_validator("webhook_allowed_destinations", mode="before")
+    @classmethod
+    def _comma_separated(cls, value):
+        if isinstance(value, str):
+            return tuple(v.strip() for v in value.split(",") if v.strip())
+        return value
+
+    @field_validator("mail_from")
+    @classmethod
+    def _one_plain_sender(cls, value: str) -> str:
+        if not _MAILBOX.fullmatch(value):
+            raise ValueError("CXC_NOTIFICATIONS_MAIL_FROM must be 'Name <address>' or 'address', on one line")
+        return value
 
     @model_validator(mode="after")
     def _smtp_login_only_over_tls(self):

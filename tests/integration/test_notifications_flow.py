@@ -146,6 +146,8 @@ async def stack(module_database_url, broker_bootstrap):
             smtp_port=s.catcher.port, smtp_tls="none", consumer_session_timeout_ms=6000, poll_interval_s=0.05,
             relay_poll_interval_s=0.05, retry_base_s=0.2, lease_s=12.0, smtp_timeout_s=1.5, contact_timeout_s=1.5,
             webhook_timeout_s=4.0, webhook_concurrency=6, webhook_per_endpoint=2,
+            # The receivers listen on loopback over plain http: allowed here, refused by default.
+            webhook_allow_http=True, webhook_allowed_destinations=("127.0.0.1",),
         )
         s.service = None
         await start_notifications(s)

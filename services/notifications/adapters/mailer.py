@@ -8,6 +8,7 @@ line or traceback further up can carry it either.
 
 from __future__ import annotations
 
+import re
 import ssl
 from dataclasses import dataclass
 from email.headerregistry import Address
@@ -44,11 +45,16 @@ def message_id_for(delivery_id: str) -> str:
     return f"<{delivery_id}@clusterxchange.eu>"
 
 
+_SPECIALS = re.compile(r'[()<>\[\]:;@\\,"]')
+
+
 def mailbox(display_name: str | None, address: str) -> str:
     """``Name <addr>`` with the name neutralised and quoted as needed; the address checked, not altered."""
     if not safe_address(address):
         raise UnusableAddress("the address cannot be used in a mail header")
-    name = header_text(display_name or "", limit=120)
+    # Without RFC 5322 specials: Python's folder drops the quotes around a long display name, and an
+    # unquoted "Bcc: x@evil.example <…>" would then read as other addresses.
+    name = header_text(_SPECIALS.sub(" ", header_text(display_name or "")), limit=120)
     if not name:
         return address
     local, _, domain = address.rpartition("@")

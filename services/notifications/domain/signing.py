@@ -9,21 +9,45 @@ Every delivery carries three headers:
 
 The key: a secret of the form ``whsec_<base64>`` (what this service generates when the subscriber sends
 none) is used as the base64-decoded bytes after the prefix, exactly as the Standard Webhooks libraries do;
-any other secret a subscriber chose is used as its UTF-8 bytes.
+any other secret a subscriber chose is used as its UTF-8 bytes. A ``whsec_`` secret a subscriber brings must
+be valid base64 of 24 to 64 bytes (``check_secret``), as the Standard Webhooks libraries require.
+
+While a rotated secret's predecessor is still honoured, ``webhook-signature`` carries one signature per
+secret, space-separated, so receivers can switch keys without dropping a delivery.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import hmac
 import secrets
+import time
+from collections.abc import Sequence
 
 PREFIX = "whsec_"
+MIN_KEY_BYTES, MAX_KEY_BYTES = 24, 64
+MIN_PLAIN_CHARS = 16
+DEFAULT_TOLERANCE_S = 300  # Standard Webhooks: reject timestamps more than 5 minutes off
 
 
 def new_secret() -> str:
     return PREFIX + base64.b64encode(secrets.token_bytes(24)).decode()
+
+
+def check_secret(secret: str) -> None:
+    """Raise ValueError when a subscriber's secret cannot sign: a ``whsec_`` value that is not strict
+    base64 of 24..64 bytes, or another value shorter than 16 characters."""
+    if secret.startswith(PREFIX):
+        try:
+            key = base64.b64decode(secret[len(PREFIX):], validate=True)
+        except (binascii.Error, ValueError):
+            raise ValueError("a whsec_ secret must be whsec_ followed by base64") from None
+        if not MIN_KEY_BYTES <= len(key) <= MAX_KEY_BYTES:
+            raise ValueError(f"a whsec_ secret must decode to {MIN_KEY_BYTES} to {MAX_KEY_BYTES} bytes")
+    elif len(secret) < MIN_PLAIN_CHARS:
+        raise ValueError(f"a secret must have at least {MIN_PLAIN_CHARS} characters")
 
 
 def key_bytes(secret: str) -> bytes:
@@ -37,16 +61,26 @@ def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
     return "v1," + base64.b64encode(hmac.new(key_bytes(secret), signed, hashlib.sha256).digest()).decode()
 
 
-def headers(secret: str, msg_id: str, timestamp: int, body: bytes) -> dict[str, str]:
+def headers(secret: str | Sequence[str], msg_id: str, timestamp: int, body: bytes) -> dict[str, str]:
+    """``secret``: the current one, or the current one and those still honoured after a rotation."""
+    keys = [secret] if isinstance(secret, str) else list(secret)
     return {
         "webhook-id": msg_id,
         "webhook-timestamp": str(timestamp),
-        "webhook-signature": sign(secret, msg_id, timestamp, body),
+        "webhook-signature": " ".join(sign(k, msg_id, timestamp, body) for k in keys),
         "content-type": "application/json",
     }
 
 
-def verify(secret: str, msg_id: str, timestamp: str, body: bytes, signature_header: str) -> bool:
-    """What a receiver does; the header may carry several space-separated signatures (key rotation)."""
-    expected = sign(secret, msg_id, int(timestamp), body)
-    return any(hmac.compare_digest(expected, s) for s in signature_header.split())
+def verify(secret: str, msg_id: str, timestamp: str, body: bytes, signature_header: str, *,
+           tolerance_s: float = DEFAULT_TOLERANCE_S, now: float | None = None) -> bool:
+    """What a receiver does: the timestamp within ``tolerance_s`` of now (a captured request cannot be
+    replayed later) and one of the space-separated signatures (key rotation) matching."""
+    try:
+        ts = int(timestamp)
+    except (TypeError, ValueError):
+        return False
+    if abs((time.time() if now is None else now) - ts) > tolerance_s:
+        return False
+    expected = sign(secret, msg_id, ts, body)
+    return any(hmac.compare_digest(expected.encode(), s.encode()) for s in signature_header.split())

@@ -3,14 +3,12 @@ from __future__ import annotations
 import html
 import uuid
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator
 
 from services.notifications.adapters import inbox, store
-from services.notifications.domain import signing, unsubscribe
-from services.notifications.handlers import WEBHOOK_EVENT_TYPES
-from shared.auth import CallerDep, OpsDep, WriterDep, public
+from services.notifications.domain import unsubscribe
+from shared.auth import CallerDep, OpsDep, public
 from shared.problems import Problem
 from shared.service import pool_of
 
@@ -59,46 +57,6 @@ async def list_notifications(
         }
         for r in rows
     ]
-
-
-class WebhookIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    url: AnyHttpUrl = Field(examples=["https://partner.example/hooks/cxc"])
-    event_types: list[str] = Field(min_length=1, max_length=50, examples=[["exchange.approved"]])
-    secret: str | None = Field(None, min_length=16, max_length=200,
-                               description="HMAC key; generated (whsec_…) and returned once when omitted")
-
-    @field_validator("event_types")
-    @classmethod
-    def _known(cls, value: list[str]) -> list[str]:
-        unknown = sorted(set(value) - WEBHOOK_EVENT_TYPES)
-        if unknown:
-            raise ValueError(f"unknown event types {unknown}; choose from {sorted(WEBHOOK_EVENT_TYPES)}")
-        return sorted(set(value))
-
-
-def _subscription_json(row, secret: str | None = None) -> dict:
-    out = {
-        "id": str(row["id"]), "url": row["url"], "event_types": list(row["event_types"]),
-        "cluster_id": row["cluster_id"], "created_at": row["created_at"].isoformat(),
-    }
-    if secret is not None:
-        out["secret"] = secret
-    return out
-
-
-@router.post("/webhooks", status_code=201)
-async def create_webhook(body: WebhookIn, request: Request, response: Response, who: WriterDep):
-    """Subscribe a URL to event types. A partner hears only about events of its own cluster."""
-    generated = body.secret is None
-    secret = signing.new_secret() if generated else body.secret
-    async with pool_of(request).acquire() as conn:
-        row = await store.add_subscription(
-            conn, cluster_id=who.cluster_id if who.role == "partner" else None, owner_cluster_id=who.cluster_id,
-            url=str(body.url), event_types=body.event_types, secret=secret, created_by=who.key_id,
-        )
-    response.headers["Location"] = f"/v1/webhooks/{row['id']}"
-    return _subscription_json(row, secret if generated else None)
 
 
 _PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>ClusterXchange</title></head>

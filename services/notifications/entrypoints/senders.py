@@ -32,9 +32,10 @@ import asyncpg
 import httpx
 
 from services.notifications import handlers
-from services.notifications.adapters import mailer, store
+from services.notifications.adapters import mailer, store, webhook_http, webhooks
 from services.notifications.adapters.contacts import Contacts, ContactUnavailable
 from services.notifications.domain import retry, signing
+from services.notifications.domain.destinations import DestinationRefused
 from services.notifications.domain.errors import mask
 from services.notifications.domain.i18n import NON_ESSENTIAL
 from services.notifications.domain.ics import meeting_ics
@@ -138,6 +139,8 @@ class DeliveryLoop:
             await self._retry_or_fail(row, str(exc))
             return
         except Final as exc:
+            if exc.status == "failed":
+                log.warning("%s delivery %s failed for good: %s", self.channel, row["id"], exc)
             async with self.pool.acquire() as conn, conn.transaction():
                 if await store.mark_final(conn, row, exc.status, str(exc)) and exc.status == "failed":
                     await self._record_failed(conn, row, str(exc))
@@ -280,38 +283,62 @@ class EmailSender:
                 log.error("email delivery %s not sent, the SMTP relay setup needs attention: %s", row["id"], exc)
             raise Retry(str(exc)) from None
         return {
-            "address": contact.email, "subject": rendered.subject, "body_text": rendered.text,
-            "body_html": rendered.html, "message_id": msg["Message-ID"], "cluster_id": contact.cluster_id,
+            # What was sent is kept as text PostgreSQL can store: a NUL that reached the mail must not make
+            # the outcome unrecordable (the row would be sent again after every lease).
+            "address": contact.email, "subject": str(msg["Subject"]), "body_text": rendered.text.replace("\x00", ""),
+            "body_html": rendered.html.replace("\x00", ""), "message_id": msg["Message-ID"],
+            "cluster_id": contact.cluster_id,
         }
 
 
 class WebhookSender:
+    """Posts to the subscriber's URL through a client that only connects to addresses the destination
+    policy vetted (adapters/webhook_http.py). What is stored and shown about an attempt is a coarse
+    outcome (2xx/4xx/5xx class, timeout, no connection): never the receiver's body or exact status, so a
+    hook cannot be used to probe what answers where."""
+
     def __init__(self, pool: asyncpg.Pool, settings: NotificationsSettings) -> None:
         self.pool = pool
         self.settings = settings
-        self.http = httpx.AsyncClient(timeout=settings.webhook_timeout_s, follow_redirects=False)
+        self.policy = webhook_http.policy_for(settings)
+        self.http = webhook_http.client(self.policy, settings.webhook_timeout_s,
+                                        max_connections=settings.webhook_concurrency)
         self.loop = DeliveryLoop(pool, settings, "webhook", self.send, capacity=settings.webhook_concurrency,
                                  per_recipient=settings.webhook_per_endpoint)
 
     async def send(self, row: asyncpg.Record) -> dict:
         async with self.pool.acquire() as conn:
-            sub = await store.subscription(conn, row["recipient"])
+            sub = await webhooks.signing_secrets(conn, row["recipient"])
         if sub is None:
             raise Final("cancelled", "webhook subscription removed")
+        url, secrets = sub
         body = _ctx(row)["body"].encode()
-        headers = signing.headers(sub["secret"], str(row["id"]), int(time.time()), body)
+        headers = signing.headers(secrets, str(row["id"]), int(time.time()), body)
         try:
+            self.policy.check_url(url)
             # wait_for on top of httpx's own timeouts: a receiver trickling bytes cannot hold us longer.
-            r = await asyncio.wait_for(
-                self.http.post(sub["url"], content=body, headers=headers), self.settings.webhook_timeout_s
-            )
-        except (TimeoutError, httpx.HTTPError) as exc:
-            raise Retry(f"POST {sub['url']}: {exc!r}") from exc
-        if 200 <= r.status_code < 300:
+            status = await asyncio.wait_for(self._post(url, body, headers), self.settings.webhook_timeout_s)
+        except DestinationRefused as exc:
+            raise Final("failed", f"webhook destination not allowed: {exc}") from None
+        except TimeoutError:
+            raise Retry(f"webhook: no answer within {self.settings.webhook_timeout_s:g}s") from None
+        except httpx.HTTPError as exc:
+            log.info("webhook delivery %s: %s", row["id"], type(exc).__name__)
+            raise Retry("webhook: could not connect or the connection failed") from None
+        if 200 <= status < 300:
             return {"message_id": str(row["id"])}
-        if r.status_code >= 500 or r.status_code in (408, 429):
-            raise Retry(f"POST {sub['url']} answered {r.status_code}")
-        raise Final("failed", f"POST {sub['url']} answered {r.status_code}")
+        log.info("webhook delivery %s answered %d", row["id"], status)  # for ops; callers see the class only
+        if status in (408, 429):
+            raise Retry("webhook: the receiver asked to try later (408/429)")
+        if status >= 500:
+            raise Retry("webhook: the receiver failed (5xx)")
+        raise Final("failed", "webhook: the receiver refused the delivery (4xx)" if 400 <= status < 500
+                    else "webhook: the receiver answered neither success nor error")
+
+    async def _post(self, url: str, body: bytes, headers: dict[str, str]) -> int:
+        # Streamed and closed unread: the receiver's body is never loaded, whatever its size.
+        async with self.http.stream("POST", url, content=body, headers=headers) as r:
+            return r.status_code
 
     async def close(self) -> None:
         await self.http.aclose()
