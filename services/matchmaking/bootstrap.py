@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 
 from services.matchmaking.entrypoints.api import router
-from services.matchmaking.handlers import ACTIVITY_HANDLERS, HANDLERS, expire_due
+from services.matchmaking.handlers import ACTIVITY_HANDLERS, expire_due, profile_handlers
 from services.matchmaking.settings import MatchmakingSettings
 from shared.periodic import run_periodically
+from shared.privacy import remote_keyring
 from shared.service import ConsumerSpec, Service
 
 log = logging.getLogger(__name__)
@@ -25,12 +26,13 @@ async def expiry_sweeper(service: Service) -> None:
 
 
 def build(settings: MatchmakingSettings | None = None) -> Service:
+    settings = settings or MatchmakingSettings()
     return Service(
-        settings=settings or MatchmakingSettings(),
+        settings=settings,
         migrations="services.matchmaking.migrations",
         routers=[router],
         consumers=[
-            ConsumerSpec("matchmaking-profiles", ["cxc.participants"], HANDLERS),
+            ConsumerSpec("matchmaking-profiles", ["cxc.participants"], profile_handlers(remote_keyring(settings))),
             ConsumerSpec("matchmaking-activities", ["cxc.activities"], ACTIVITY_HANDLERS),
         ],
         publishes=True,

@@ -11,8 +11,11 @@ import asyncpg
 
 from services.matchmaking.adapters import activities, meetings, profiles
 from services.matchmaking.domain import scheduler, slots, suggestions
+from shared import privacy
 from shared.auth import Caller
 from shared.events.catalogue import (
+    PersonalProfile,
+    join_profile,
     MatchSuggested,
     MeetingAccepted,
     MeetingDeclined,
@@ -38,17 +41,39 @@ def not_found(what: str, ident: Any) -> Problem:
 # --- consumed events -----------------------------------------------------------------------------
 
 
-async def profile_changed(conn: asyncpg.Connection, envelope: Envelope) -> None:
+async def profile_changed(conn: asyncpg.Connection, envelope: Envelope, keys: privacy.KeyRing) -> None:
     e = envelope.payload()
-    await profiles.upsert(conn, e.participant_id, e.profile)
+    if await privacy.erased(conn, [e.participant_id]):
+        return  # a late or replayed event of an erased participant: nothing comes back
+    personal = await privacy.unseal(keys, e.personal, privacy.PROFILE)
+    if personal is None:
+        return  # the key is destroyed: erased at the source, and its participant.erased is on the way
+    await profiles.upsert(conn, e.participant_id, join_profile(e.profile, PersonalProfile(**personal)))
 
 
 async def participant_erased(conn: asyncpg.Connection, envelope: Envelope) -> None:
     pid = envelope.payload().participant_id
+    await privacy.tombstone(conn, pid)
     await profiles.delete(conn, pid)
     # Their unavailable periods go too; their meetings stay as anonymous ids and drop out of the next
     # schedule run with a meeting.unscheduled event.
     await activities.leave_all(conn, pid)
+    # A request's message is free text between two people and may name either: it goes whichever side
+    # was erased.
+    await meetings.forget_messages_of(conn, pid)
+
+
+def profile_handlers(keys: privacy.KeyRing) -> dict:
+    """participant.* handlers opening sealed profiles with ``keys`` (registration's key lookup)."""
+
+    async def changed(conn: asyncpg.Connection, envelope: Envelope) -> None:
+        await profile_changed(conn, envelope, keys)
+
+    async def erased(conn: asyncpg.Connection, envelope: Envelope) -> None:
+        await participant_erased(conn, envelope)
+        keys.forget(envelope.payload().participant_id)
+
+    return {"participant.registered": changed, "participant.updated": changed, "participant.erased": erased}
 
 
 async def activity_created(conn: asyncpg.Connection, envelope: Envelope) -> None:
@@ -65,6 +90,8 @@ async def activity_updated(conn: asyncpg.Connection, envelope: Envelope) -> None
 
 async def participant_joined(conn: asyncpg.Connection, envelope: Envelope) -> None:
     e = envelope.payload()
+    if await privacy.erased(conn, [e.participant_id]):
+        return  # joined before the erasure but arriving (or replayed) after it: no place comes back
     if not await activities.exists(conn, e.activity_id):
         raise LookupError(f"activity.participant_joined for unknown activity {e.activity_id}")
     await activities.join(conn, e.activity_id, e.participant_id, e.unavailable)
@@ -75,12 +102,6 @@ async def participant_left(conn: asyncpg.Connection, envelope: Envelope) -> None
     e = envelope.payload()
     await activities.leave(conn, e.activity_id, e.participant_id)
 
-
-HANDLERS = {
-    "participant.registered": profile_changed,
-    "participant.updated": profile_changed,
-    "participant.erased": participant_erased,
-}
 
 ACTIVITY_HANDLERS = {
     "activity.created": activity_created,

@@ -5,8 +5,9 @@ from __future__ import annotations
 from services.notifications.entrypoints.api import dev_router, router
 from services.notifications.entrypoints.senders import digest_worker, email_worker, webhook_worker
 from services.notifications.entrypoints.webhooks import router as webhooks_router
-from services.notifications.handlers import CONSUMED_TOPICS, HANDLERS
+from services.notifications.handlers import CONSUMED_TOPICS, inbox_handlers
 from services.notifications.settings import NotificationsSettings
+from shared.privacy import remote_keyring
 from shared.service import ConsumerSpec, Service
 
 
@@ -16,7 +17,7 @@ def build(settings: NotificationsSettings | None = None) -> Service:
         settings=settings,
         migrations="services.notifications.migrations",
         routers=[router, webhooks_router, *([dev_router] if settings.env in ("dev", "test") else [])],
-        consumers=[ConsumerSpec("notifications-inbox", CONSUMED_TOPICS, HANDLERS)],
+        consumers=[ConsumerSpec("notifications-inbox", CONSUMED_TOPICS, inbox_handlers(remote_keyring(settings)))],
         publishes=True,
         workers=[("email-sender", email_worker), ("webhook-sender", webhook_worker),
                  ("requests-digest", digest_worker)],

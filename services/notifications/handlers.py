@@ -13,6 +13,7 @@ import asyncpg
 
 from services.notifications.adapters import inbox, store
 from services.notifications.domain.planning import digest_key, email_plans, reminder_plans
+from shared import privacy
 from shared.events.envelope import Envelope
 from shared.events.topics import TOPICS
 
@@ -59,24 +60,34 @@ async def _plan_emails(conn: asyncpg.Connection, envelope: Envelope, meeting: di
         )
 
 
-async def participant_registered(conn: asyncpg.Connection, envelope: Envelope) -> None:
+async def _organisation(keys: privacy.KeyRing, e) -> str | None:
+    """The organisation name from the sealed profile (None once its key is destroyed)."""
+    personal = await privacy.unseal(keys, e.personal, privacy.PROFILE)
+    return personal.get("name") if personal else None
+
+
+async def participant_registered(conn: asyncpg.Connection, envelope: Envelope, keys: privacy.KeyRing) -> None:
     e = envelope.payload()
+    if await privacy.erased(conn, [e.participant_id]):
+        return  # late or replayed after the erasure: no name, no mail, no webhook comes back
     await inbox.add(conn, envelope)
-    await store.upsert_participant(conn, e.participant_id, e.profile.cluster_id, e.profile.name)
+    await store.upsert_participant(conn, e.participant_id, e.profile.cluster_id, await _organisation(keys, e))
     await _plan_emails(conn, envelope)
     await _plan_webhooks(conn, envelope)
 
 
-async def participant_updated(conn: asyncpg.Connection, envelope: Envelope) -> None:
+async def participant_updated(conn: asyncpg.Connection, envelope: Envelope, keys: privacy.KeyRing) -> None:
     e = envelope.payload()
-    await store.upsert_participant(conn, e.participant_id, e.profile.cluster_id, e.profile.name)
+    if await privacy.erased(conn, [e.participant_id]):
+        return
+    await store.upsert_participant(conn, e.participant_id, e.profile.cluster_id, await _organisation(keys, e))
     await _plan_webhooks(conn, envelope)
 
 
 async def participant_erased(conn: asyncpg.Connection, envelope: Envelope) -> None:
     e = envelope.payload()
     await inbox.forget_subject(conn, envelope.subject)
-    await store.erase(conn, e.participant_id)
+    await store.erase(conn, e.participant_id)  # also its tombstone (erased_participants)
     await store.forget_requests_of(conn, e.participant_id)
     await _plan_webhooks(conn, envelope)
 
@@ -94,8 +105,10 @@ async def notify(conn: asyncpg.Connection, envelope: Envelope) -> None:
 
 
 async def meeting_requested(conn: asyncpg.Connection, envelope: Envelope) -> None:
-    await store.add_request(conn, envelope.payload(), envelope.time)
-    await notify(conn, envelope)
+    e = envelope.payload()
+    if not await privacy.erased(conn, [e.requester_id, e.target_id]):
+        await store.add_request(conn, e, envelope.time)
+    await notify(conn, envelope)  # plans nothing for an erased recipient (store.plan checks)
 
 
 async def meeting_answered(conn: asyncpg.Connection, envelope: Envelope) -> None:
@@ -144,8 +157,6 @@ async def meeting_unscheduled(conn: asyncpg.Connection, envelope: Envelope) -> N
 
 
 HANDLERS = {
-    "participant.registered": participant_registered,
-    "participant.updated": participant_updated,
     "participant.erased": participant_erased,
     "activity.created": activity_changed,
     "activity.updated": activity_changed,
@@ -157,3 +168,20 @@ HANDLERS = {
     "meeting.unscheduled": meeting_unscheduled,
 }
 HANDLERS |= {t: notify for t in WEBHOOK_EVENT_TYPES if t not in HANDLERS}
+
+
+def inbox_handlers(keys: privacy.KeyRing) -> dict:
+    """Every handler, the participant.* ones opening sealed profiles with ``keys`` (registration's lookup)."""
+
+    async def registered(conn: asyncpg.Connection, envelope: Envelope) -> None:
+        await participant_registered(conn, envelope, keys)
+
+    async def updated(conn: asyncpg.Connection, envelope: Envelope) -> None:
+        await participant_updated(conn, envelope, keys)
+
+    async def erased(conn: asyncpg.Connection, envelope: Envelope) -> None:
+        await participant_erased(conn, envelope)
+        keys.forget(envelope.payload().participant_id)
+
+    return {**HANDLERS, "participant.registered": registered, "participant.updated": updated,
+            "participant.erased": erased}

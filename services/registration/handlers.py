@@ -29,19 +29,21 @@ from services.registration.domain.model import (
     changed_fields,
 )
 from shared.auth import Caller
+from shared import privacy
 from shared.events.catalogue import (
     ActivityCreated,
     ActivityParticipantJoined,
     ExchangeApplied,
     ExchangeApproved,
-    ExchangeCancelled,
+    ExchangeCancelledV2,
     ExchangeCompleted,
     MeetingSettings,
     OfferOrRequest,
     ParticipantErased,
-    ParticipantRegistered,
-    ParticipantUpdated,
+    ParticipantRegisteredV2,
+    ParticipantUpdatedV2,
     Profile,
+    split_profile,
 )
 from shared.messaging import outbox
 from shared.problems import Problem
@@ -56,6 +58,7 @@ class Reply:
     location: str | None = None
     participant_id: uuid.UUID | None = None  # whose data the body may echo (erasure forgets it)
     replayed: bool = False
+    participant_ids: list[uuid.UUID] | None = None  # a batch: each item's participant (erasure blanks its item)
 
 
 @dataclass(frozen=True)
@@ -87,11 +90,18 @@ async def execute(pool: asyncpg.Pool, idem: Idempotency | None, work: Work) -> R
                     raise Problem(
                         422, "This Idempotency-Key was used with a different request", kind="idempotency-key-reused"
                     )
+                if stored["status"] == 410 and stored["body"] is None:
+                    # Erasure blanked it. Re-running the request instead could re-register the erased
+                    # person; answering the old body would hand back their data. 410 says: it was applied,
+                    # and what it was about no longer exists.
+                    raise Problem(410, "The participant this request concerned was erased; its response is gone",
+                                  kind="erased")
                 return Reply(stored["status"], json.loads(stored["body"]), stored["location"], replayed=True)
         reply = await work(conn)
         if idem is not None:
             await repository.store_response(
-                conn, idem.api_key_id, idem.key, reply.status, reply.body, reply.location, reply.participant_id
+                conn, idem.api_key_id, idem.key, reply.status, reply.body, reply.location, reply.participant_id,
+                reply.participant_ids,
             )
         return reply
 
@@ -126,6 +136,15 @@ def profile_of(row: asyncpg.Record | dict[str, Any]) -> Profile:
         requests=tuple(OfferOrRequest(**o) for o in _json_list(row["requests"])),
         marketing_consent=row["marketing_consent"],
     )
+
+
+async def _sealed_profile(conn: asyncpg.Connection, pid: uuid.UUID, row) -> dict[str, Any]:
+    """The profile as events carry it: classification in clear, personal fields sealed with the
+    participant's data key (erasure destroys the key; see shared/privacy.py)."""
+    public, personal = split_profile(profile_of(row))
+    key = await repository.data_key(conn, pid, privacy.new_data_key())
+    return {"profile": public,
+            "personal": privacy.seal(key, str(pid), privacy.PROFILE, personal.model_dump(mode="json"))}
 
 
 def participant_json(row: asyncpg.Record) -> dict:
@@ -211,8 +230,8 @@ async def register_participant(
     if row is None:
         row, status = await repository.participant_by_ref(conn, cluster_id, body.external_ref), 200
     else:
-        await ctx.publish(conn, ParticipantRegistered(
-            participant_id=str(pid), profile=profile_of(row), registered_at=datetime.now(UTC)))
+        await ctx.publish(conn, ParticipantRegisteredV2(
+            participant_id=str(pid), **await _sealed_profile(conn, pid, row), registered_at=datetime.now(UTC)))
     return Reply(status, participant_json(row), f"/v1/participants/{row['id']}", row["id"])
 
 
@@ -231,7 +250,7 @@ def target_cluster(who: Caller, requested: str | None) -> str:
 
 async def register_batch(conn: asyncpg.Connection, ctx: Context, items: list[dict[str, Any]]) -> Reply:
     """Each item in its own savepoint: one bad item gets its own problem, the others still register."""
-    results, counts = [], {"created": 0, "existing": 0, "failed": 0}
+    results, counts, subjects = [], {"created": 0, "existing": 0, "failed": 0}, []
     for index, raw in enumerate(items):
         try:
             body = ParticipantIn.model_validate(raw)
@@ -251,9 +270,10 @@ async def register_batch(conn: asyncpg.Connection, ctx: Context, items: list[dic
             counts["failed"] += 1
             continue
         counts["created" if reply.status == 201 else "existing"] += 1
+        subjects.append(reply.participant_id)
         results.append({"index": index, "status": reply.status, "id": reply.body["id"],
                         "external_ref": reply.body["external_ref"]})
-    return Reply(200, {**counts, "results": results})
+    return Reply(200, {**counts, "results": results}, participant_ids=subjects)
 
 
 async def _visible_participant(conn, who: Caller, pid: uuid.UUID, *, lock: bool = False):
@@ -271,7 +291,8 @@ async def update_participant(conn: asyncpg.Connection, ctx: Context, pid: uuid.U
     if not changed:
         return Reply(200, participant_json(row), participant_id=pid)
     row = await repository.update_participant(conn, pid, {k: changes[k] for k in changed})
-    await ctx.publish(conn, ParticipantUpdated(participant_id=str(pid), profile=profile_of(row), changed=tuple(changed)))
+    await ctx.publish(conn, ParticipantUpdatedV2(
+        participant_id=str(pid), **await _sealed_profile(conn, pid, row), changed=tuple(changed)))
     return Reply(200, participant_json(row), participant_id=pid)
 
 
@@ -399,9 +420,13 @@ async def approve_exchange(conn: asyncpg.Connection, ctx: Context, xid: uuid.UUI
 async def _cancel(conn, ctx: Context, x, reason: str | None):
     row = await repository.set_exchange(conn, x["id"], status="cancelled", cancelled_at=datetime.now(UTC),
                                         cancel_reason=reason)
-    await ctx.publish(conn, ExchangeCancelled(
+    sealed = None
+    if reason is not None:  # free text a partner typed about the person: sealed like the profile
+        key = await repository.data_key(conn, x["participant_id"], privacy.new_data_key())
+        sealed = privacy.seal(key, str(x["participant_id"]), privacy.EXCHANGE_REASON, {"text": reason})
+    await ctx.publish(conn, ExchangeCancelledV2(
         exchange_id=str(x["id"]), participant_id=str(x["participant_id"]), sending_cluster_id=x["sending_cluster_id"],
-        host_cluster_id=x["host_cluster_id"], previous_status=x["status"], reason=reason))
+        host_cluster_id=x["host_cluster_id"], previous_status=x["status"], reason=sealed))
     return row
 
 

@@ -15,6 +15,8 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.privacy import Sealed
+
 ParticipantKind = Literal["sme", "cluster_staff", "research", "large_enterprise", "public_body"]
 ActivityKind = Literal["mission", "study_visit", "matchmaking_event", "learning_tandem", "webinar", "training"]
 ExchangeKind = Literal["sme_exchange", "staff_exchange", "study_visit", "mission", "learning_tandem"]
@@ -132,6 +134,84 @@ class ParticipantErased(EventData):
     erased_at: datetime
 
 
+# --- participant.* v2: personal fields sealed (crypto-shredding, see shared/privacy.py) ---------------
+# What counts as personal: anything that can single out a natural person. A small firm's name and website
+# often name its owner ("Anna Nowak Consulting", anna-nowak.eu); its town narrows a sole trader down to one
+# person; keywords, offers and requests are free text a person typed and may name anyone. These are sealed.
+# The classification that identifies no one (cluster, kind, country, size, NACE codes, consent flag) stays
+# in clear: it is all reporting and the webhooks' cluster scoping need, and it survives erasure as counts.
+
+
+class PublicProfile(BaseModel):
+    """The part of a participant every consumer may read in clear and keep after erasure."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    cluster_id: str = Field(description="Sending (home) cluster", examples=["silicon-saxony"])
+    kind: ParticipantKind
+    country: str = Field(description="ISO 3166-1 alpha-2", examples=["PL"])
+    employees: int | None = None
+    sectors: tuple[str, ...] = Field(default=(), description="NACE Rev. 2 codes", examples=[["J62.01"]])
+    marketing_consent: bool = False
+
+
+class PersonalProfile(BaseModel):
+    """The part of a participant that may identify a person: travels sealed, erased everywhere."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: str = Field(description="Organisation name")
+    city: str | None = None
+    website: str | None = None
+    keywords: tuple[str, ...] = ()
+    offers: tuple[OfferOrRequest, ...] = ()
+    requests: tuple[OfferOrRequest, ...] = ()
+
+
+_PERSONAL_FIELDS = tuple(PersonalProfile.model_fields)
+
+
+def split_profile(profile: Profile) -> tuple[PublicProfile, PersonalProfile]:
+    data = profile.model_dump()
+    return (PublicProfile(**{k: v for k, v in data.items() if k not in _PERSONAL_FIELDS}),
+            PersonalProfile(**{k: data[k] for k in _PERSONAL_FIELDS}))
+
+
+def join_profile(public: PublicProfile, personal: PersonalProfile) -> Profile:
+    return Profile(**public.model_dump(), **personal.model_dump())
+
+
+@event
+class ParticipantRegisteredV2(EventData):
+    type = "participant.registered"
+    version = 2
+    participant_id: str
+    profile: PublicProfile
+    personal: Sealed = Field(description="PersonalProfile sealed with the participant's data key")
+    registered_at: datetime
+
+
+@event
+class ParticipantUpdatedV2(EventData):
+    type = "participant.updated"
+    version = 2
+    participant_id: str
+    profile: PublicProfile
+    personal: Sealed = Field(description="PersonalProfile sealed with the participant's data key")
+    changed: tuple[str, ...] = Field(default=(), description="Names of the profile fields that changed")
+
+
+def _unsealed_v1_profile(data: dict[str, Any]) -> dict[str, Any]:
+    """v1 carried the whole profile in clear. The upcast keeps it readable as a legacy 'none' seal (those
+    published bytes cannot be shredded after the fact; tombstones stop them being applied after erasure)."""
+    profile = dict(data["profile"])
+    personal = {k: profile.pop(k) for k in _PERSONAL_FIELDS if k in profile}
+    personal.setdefault("name", "")
+    return {**data, "profile": profile, "personal": {"alg": "none", "kid": data["participant_id"], "plain": personal}}
+
+
+upcaster("participant.registered", 1)(_unsealed_v1_profile)
+upcaster("participant.updated", 1)(_unsealed_v1_profile)
+
+
 # --- activity.* ----------------------------------------------------------------------------------
 
 
@@ -227,6 +307,29 @@ class ExchangeCancelled(EventData):
     previous_status: Literal["applied", "approved"] | None = Field(
         None, description="An exchange cancelled after approval no longer counts as committed"
     )
+
+
+@event
+class ExchangeCancelledV2(EventData):
+    """v2: the free-text reason a partner typed ("Anna is ill") is sealed with the participant's key."""
+
+    type = "exchange.cancelled"
+    version = 2
+    exchange_id: str
+    participant_id: str
+    sending_cluster_id: str
+    reason: Sealed | None = Field(None, description='{"text": ...} sealed with the participant\'s data key')
+    host_cluster_id: str | None = None
+    previous_status: Literal["applied", "approved"] | None = Field(
+        None, description="An exchange cancelled after approval no longer counts as committed"
+    )
+
+
+@upcaster("exchange.cancelled", 1)
+def _unsealed_v1_reason(data: dict[str, Any]) -> dict[str, Any]:
+    reason = data.get("reason")
+    sealed = None if reason is None else {"alg": "none", "kid": data["participant_id"], "plain": {"text": reason}}
+    return {**data, "reason": sealed}
 
 
 @event

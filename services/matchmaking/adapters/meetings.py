@@ -114,3 +114,10 @@ async def feedback(conn: asyncpg.Connection, meeting_id: uuid.UUID) -> dict[str,
 async def mark_held(conn: asyncpg.Connection, meeting_id: uuid.UUID) -> bool:
     status = await conn.execute("UPDATE meetings SET held = true WHERE meeting_id = $1 AND NOT held", meeting_id)
     return status == "UPDATE 1"
+
+
+async def forget_messages_of(conn: asyncpg.Connection, participant_id: str) -> None:
+    await conn.execute(
+        "UPDATE meetings SET message = NULL WHERE (requester_id = $1 OR target_id = $1) AND message IS NOT NULL",
+        participant_id,
+    )

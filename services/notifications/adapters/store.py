@@ -110,11 +110,15 @@ async def erase(conn: asyncpg.Connection, participant_id: str) -> None:
     await conn.execute(
         "INSERT INTO erased_participants (participant_id) VALUES ($1) ON CONFLICT DO NOTHING", participant_id
     )
+    # Their mails go entirely (address, rendered text, errors that may quote the address); the tombstone
+    # above keeps a replayed event from planning them again. A send under way finds its row gone and
+    # records nothing (mark_sent matches no row).
+    await conn.execute("DELETE FROM deliveries WHERE recipient = $1 AND channel = 'email'", participant_id)
+    # Mails to others that named them (a meeting request, an agenda, a digest): the rendered text goes;
+    # the row stays as the other recipient's record and keeps only ids.
     await conn.execute(
-        """UPDATE deliveries SET address = NULL, subject = NULL, body_text = NULL, body_html = NULL,
-               status = CASE WHEN status = 'planned' THEN 'cancelled' ELSE status END,
-               last_error = CASE WHEN status = 'planned' THEN 'participant erased' ELSE last_error END
-           WHERE recipient = $1 AND channel = 'email'""",
+        """UPDATE deliveries SET subject = NULL, body_text = NULL, body_html = NULL, last_error = NULL
+           WHERE channel = 'email' AND (context->>'counterpart_id' = $1 OR context->'requester_ids' ? $1)""",
         participant_id,
     )
     await conn.execute("UPDATE participants SET organisation = NULL WHERE participant_id = $1", participant_id)

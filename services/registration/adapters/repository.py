@@ -82,12 +82,13 @@ async def claim_idempotency_key(conn: asyncpg.Connection, api_key_id: str, key: 
 
 async def store_response(
     conn: asyncpg.Connection, api_key_id: str, key: str, status: int, body: Any, location: str | None,
-    participant_id: uuid.UUID | None,
+    participant_id: uuid.UUID | None, participant_ids: list[uuid.UUID] | None = None,
 ) -> None:
     await conn.execute(
-        """UPDATE idempotency_keys SET status = $3, body = $4::jsonb, location = $5, participant_id = $6
+        """UPDATE idempotency_keys SET status = $3, body = $4::jsonb, location = $5, participant_id = $6,
+               participant_ids = $7
            WHERE api_key_id = $1 AND idem_key = $2""",
-        api_key_id, key, status, json.dumps(body), location, participant_id,
+        api_key_id, key, status, json.dumps(body), location, participant_id, participant_ids or None,
     )
 
 
@@ -140,25 +141,68 @@ async def update_participant(conn: asyncpg.Connection, pid: uuid.UUID, changes: 
 
 
 async def erase_participant(conn: asyncpg.Connection, pid: uuid.UUID) -> None:
-    """Delete every copy of the contact data this service holds: the contact row, the bodies of stored
-    idempotent responses about the participant, testimonials, and the contact's name, e-mail or phone wherever a
-    partner typed them into an exchange's goals."""
+    """Delete every copy of the participant's personal data this service holds, and the data key that
+    sealed it in events (which shreds the copies in topics, dead letters and outboxes).
+
+    Kept: the anonymous row (id, cluster, kind, country, size, sectors, status 'erased'), which exchanges
+    and counts refer to and which is the tombstone that refuses later writes about this participant."""
+    await conn.execute("DELETE FROM participant_keys WHERE participant_id = $1", pid)
+    await conn.execute("DELETE FROM participant_contacts WHERE participant_id = $1", pid)
     await conn.execute(
-        """UPDATE exchanges x SET testimonial = NULL,
-               goals = replace(replace(replace(x.goals, c.name, '[erased]'), c.email, '[erased]'),
-                               coalesce(c.phone, ''), '[erased]')
-           FROM participant_contacts c WHERE c.participant_id = $1 AND x.participant_id = $1""",
+        """UPDATE participants SET status = 'erased', name = NULL, external_ref = NULL, city = NULL, website = NULL,
+               keywords = '{}', offers = '[]', requests = '[]', marketing_consent = false, updated_at = now()
+           WHERE id = $1""",
         pid,
     )
-    await conn.execute("DELETE FROM participant_contacts WHERE participant_id = $1", pid)
-    # A stored response keeps answering retries (so a late retry cannot re-register an erased person),
-    # but only with what is left of the participant.
+    # Free text partners typed about the person's exchanges (goals, testimonial, a cancellation reason):
+    # anything in it may name them, so none of it stays.
     await conn.execute(
-        """UPDATE idempotency_keys SET body = jsonb_build_object('id', $1::text, 'status', 'erased')
+        """UPDATE exchanges SET goals = '[erased]', testimonial = NULL,
+               cancel_reason = CASE WHEN cancel_reason IS NULL THEN NULL ELSE '[erased]' END
            WHERE participant_id = $1""",
         pid,
     )
-    await conn.execute("UPDATE participants SET status = 'erased', updated_at = now() WHERE id = $1", pid)
+    # A stored response keeps answering retries, so a late retry cannot re-register or re-apply for an
+    # erased person, but as 410 Gone with no body: not even the participant's id comes back.
+    await conn.execute(
+        "UPDATE idempotency_keys SET status = 410, body = NULL, location = NULL WHERE participant_id = $1", pid
+    )
+    # A batch response concerns many participants: only the erased one's item goes.
+    rows = await conn.fetch(
+        """SELECT api_key_id, idem_key, body::text AS body FROM idempotency_keys
+           WHERE $1 = ANY(participant_ids) AND participant_id IS NULL AND body IS NOT NULL FOR UPDATE""",
+        pid,
+    )
+    for row in rows:
+        body = json.loads(row["body"])
+        body["results"] = [
+            {"index": item.get("index"), "status": 410, "problem": {"title": "Gone", "detail": "erased"}}
+            if item.get("id") == str(pid) else item
+            for item in body.get("results", [])
+        ]
+        await conn.execute(
+            "UPDATE idempotency_keys SET body = $3::jsonb WHERE api_key_id = $1 AND idem_key = $2",
+            row["api_key_id"], row["idem_key"], json.dumps(body),
+        )
+
+
+async def data_key(conn: asyncpg.Connection, pid: uuid.UUID, new_key: bytes) -> bytes:
+    """The participant's data key, created with ``new_key`` if it has none yet (participants registered
+    before events were sealed get theirs on their next event)."""
+    await conn.execute(
+        "INSERT INTO participant_keys (participant_id, data_key) VALUES ($1, $2) ON CONFLICT DO NOTHING", pid, new_key
+    )
+    return await conn.fetchval("SELECT data_key FROM participant_keys WHERE participant_id = $1", pid)
+
+
+async def lookup_data_key(conn: asyncpg.Connection, pid: uuid.UUID) -> tuple[str | None, bytes | None]:
+    """(participant status, data key) for the internal key lookup; (None, None) if unknown."""
+    row = await conn.fetchrow(
+        """SELECT p.status, k.data_key FROM participants p LEFT JOIN participant_keys k ON k.participant_id = p.id
+           WHERE p.id = $1""",
+        pid,
+    )
+    return (row["status"], row["data_key"]) if row else (None, None)
 
 
 # --- activities ----------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import base64
 import secrets
 import uuid
 from typing import Annotated, Literal
@@ -294,3 +295,21 @@ async def contact_lookup(participant_id: str, request: Request):
         "name": row["contact_name"], "email": row["contact_email"], "phone": row["contact_phone"],
         "language": row["contact_language"], "marketing_consent": row["marketing_consent"],
     }
+
+
+@internal.get("/data-keys/{participant_id}", dependencies=[Depends(_internal_only)])
+@public("internal: authenticated by the service token (_internal_only), not an API key")
+async def data_key_lookup(participant_id: str, request: Request):
+    """The participant's data key, for consumers opening the sealed personal fields of events
+    (shared/privacy.py). 410 once erased: the key is destroyed, and with it every sealed copy."""
+    try:
+        pid = uuid.UUID(participant_id)
+    except ValueError:
+        raise Problem(404, f"No participant {participant_id}", kind="not-found") from None
+    async with pool_of(request).acquire() as conn:
+        status, key = await repository.lookup_data_key(conn, pid)
+    if status == "erased":
+        raise Problem(410, f"Participant {participant_id} was erased; its data key is destroyed", kind="erased")
+    if key is None:
+        raise Problem(404, f"No data key for {participant_id}", kind="not-found")
+    return {"participant_id": str(pid), "alg": "A256GCM", "key": base64.urlsafe_b64encode(key).decode().rstrip("=")}
