@@ -28,7 +28,7 @@ from rich.table import Table
 from shared import keysigning
 from shared.db import create_pool, migrate
 from shared.events.topics import topic_specs
-from shared.infra.embedded import EmbeddedBroker, EmbeddedPostgres, port_open
+from shared.infra.embedded import EmbeddedBroker, EmbeddedPostgres, free_port, port_open
 from shared.messaging.kafka import ensure_topics
 
 SERVICES = ("registration", "matchmaking", "notifications", "reporting")
@@ -219,11 +219,14 @@ class DevStack:
         urls = {}
         # In our own environment too: the settings read below, and every child, see the dev secrets.
         os.environ.update(dev_environment(self.home))
+        # Registration's internal listener (contact and data-key lookups): 8011 unless taken or set.
+        port = os.environ.get("CXC_REGISTRATION_INTERNAL_PORT") or str(8011 if not port_open(8011) else free_port())
+        os.environ["CXC_REGISTRATION_INTERNAL_PORT"] = port
+        os.environ.setdefault("CXC_REGISTRATION_URL", f"http://127.0.0.1:{port}")
+        self.internal_urls = {"registration": os.environ["CXC_REGISTRATION_URL"]}
         for name in SERVICES:
             settings = service_settings(name)()
             env = {**os.environ, "CXC_DATABASE_URL": dsn, "CXC_KAFKA_BOOTSTRAP": bootstrap, "PYTHONUNBUFFERED": "1"}
-            if "registration" in urls:  # notifications asks registration for contacts at send time
-                env.setdefault("CXC_REGISTRATION_URL", urls["registration"])
             child = Supervised(name, [sys.executable, "-m", f"services.{name}"], env, self.logs / f"{name}.log")
             child.start()
             self.children.append(child)
@@ -320,6 +323,7 @@ class DevStack:
         (self.home / "dev.json").write_text(
             json.dumps({
                 "urls": urls, "keys": keys, "database_url": dsn, "kafka_bootstrap": bootstrap,
+                "internal_urls": getattr(self, "internal_urls", {}),
                 # For ops scripts and the chaos tests: where the embedded infrastructure lives.
                 "embedded": {
                     "pg_data": str(self.pg.data_dir) if self.pg else None,

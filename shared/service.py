@@ -51,6 +51,8 @@ class Service:
     settings: ServiceSettings
     migrations: str
     routers: Sequence[APIRouter] = ()
+    # Served only on the internal listener (settings.internal_host/internal_port), never on the public port.
+    internal_routers: Sequence[APIRouter] = ()
     consumers: Sequence[ConsumerSpec] = ()
     publishes: bool = False
     issues_keys: bool = False  # registration issues API keys; every other service replicates them
@@ -243,10 +245,49 @@ class Service:
             limit_concurrency=self.settings.max_connections, server_header=False,
         )
         self._server = uvicorn.Server(config)
-        self._server.run()
+        self._server.run(sockets=self._listeners(config))
         if self.fatal is not None or not self._server.started:
             return 1
         return 0
+
+
+    def internal_app(self) -> FastAPI:
+        """The app of the internal listener: only ``internal_routers``, no lifespan (the public app's starts
+        the service), no API-key gate (its routes check the service token themselves)."""
+        app = FastAPI(title=f"ClusterXchange {self.settings.service} (internal)", openapi_url=None, docs_url=None,
+                      redoc_url=None)
+        app.state.service = self
+        problems.install(app)
+        for router in self.internal_routers:
+            app.include_router(router)
+        return app
+
+    def _listeners(self, config: uvicorn.Config) -> list:
+        """The public socket, plus the internal one when this service has internal routes. One server serves
+        both; ``_ByListener`` routes each connection by the port it came in on, so the public port has no
+        internal route at all (a load balancer or port mapping that exposes it exposes nothing internal)."""
+        s = self.settings
+        sockets = [config.bind_socket()]
+        if self.internal_routers:
+            if s.internal_port is None or s.internal_port == s.port:
+                raise SystemExit(f"{s.service}: set an internal port other than the public one")
+            sockets.append(uvicorn.Config(None, host=s.internal_host, port=s.internal_port).bind_socket())
+            config.app = _ByListener(config.app, self.internal_app(), s.internal_port)
+        return sockets
+
+
+class _ByListener:
+    """ASGI: connections to ``internal_port`` go to the internal app, everything else (and the lifespan)
+    to the public one. ``scope["server"]`` is the local address of the accepting socket, not a header."""
+
+    def __init__(self, public, internal, internal_port: int) -> None:
+        self.public, self.internal, self.internal_port = public, internal, internal_port
+
+    async def __call__(self, scope, receive, send):
+        server = scope.get("server") or (None, None)
+        if scope["type"] in ("http", "websocket") and server[1] == self.internal_port:
+            return await self.internal(scope, receive, send)
+        return await self.public(scope, receive, send)
 
 
 def pool_of(request: Request) -> asyncpg.Pool:

@@ -153,10 +153,15 @@ class ServiceSettings(BaseSettings):
     max_connections: int = Field(1000, ge=1)
     keepalive_timeout_s: float = Field(5.0, gt=0)
     max_header_bytes: int = Field(16_384, ge=1024)
+    # Routes only services may call (registration's contact and data-key lookups) are served on a listener of
+    # their own, never on the public port, and still need the service token: CXC_<SERVICE>_INTERNAL_HOST/_PORT.
+    internal_host: str = "127.0.0.1"
+    internal_port: int | None = None
     # Service-to-service bearer token for registration's internal lookups (contacts, data keys), which keep
     # personal data out of events.
     internal_token: Secret = Field(None, validation_alias=_shared("INTERNAL_TOKEN"))
-    registration_url: str = Field("http://127.0.0.1:8001", validation_alias=_shared("REGISTRATION_URL"))
+    # Where services reach registration's internal listener (not its public API).
+    registration_url: str = Field("http://127.0.0.1:8011", validation_alias=_shared("REGISTRATION_URL"))
     # Registration's Ed25519 public key: replicas apply only apikey.* events it signed (shared/keysigning.py).
     # Not a secret, but required like one: without it a service cannot tell real keys from forged ones.
     key_signing_public_key: Secret = Field(None, validation_alias=_shared("KEY_SIGNING_PUBLIC_KEY"))

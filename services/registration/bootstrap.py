@@ -13,7 +13,8 @@ def build(settings: RegistrationSettings | None = None) -> Service:
     return Service(
         settings=settings or RegistrationSettings(),
         migrations="services.registration.migrations",
-        routers=[router, keys.router, internal],
+        routers=[router, keys.router],
+        internal_routers=[internal],
         publishes=True,
         issues_keys=True,
         workers=[("idempotency-sweep", forget_old_idempotency_keys)],

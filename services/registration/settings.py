@@ -23,6 +23,7 @@ class RegistrationSettings(ServiceSettings):
 
     service: str = "registration"
     port: int = 8001
+    internal_port: int | None = 8011  # contact and data-key lookups for the other services (shared/service.py)
     idempotency_ttl_hours: float = Field(24.0, gt=0)
     lump_sum_caps_eur: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_LUMP_SUM_CAPS_EUR))
     lump_sum_default_cap_eur: int = Field(1500, ge=0, description="For host countries not in the table")

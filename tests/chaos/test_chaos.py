@@ -285,6 +285,7 @@ async def test_second_replicas_join_the_groups_and_one_is_killed_mid_stream(stac
         port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("CXC_")}
         env.update(dev_environment(stack.home, environ={}))  # the stack's dev secrets, as `cxc run` gives its own children
+        env.update(CXC_REGISTRATION_URL=stack.dev["internal_urls"]["registration"])
         env.update(CXC_DATABASE_URL=stack.dev["database_url"], CXC_KAFKA_BOOTSTRAP=stack.dev["kafka_bootstrap"],
                    CXC_CONSUMER_SESSION_TIMEOUT_MS="6000", **{f"CXC_{service.upper()}_PORT": str(port)})
         log = open(stack.home / f"{service}-replica.log", "ab")

@@ -40,18 +40,18 @@ async def world(database_url, broker_bootstrap):
     kafka_bootstrap = broker_bootstrap  # only registration's relay uses it; one broker serves the module
     registration = build_registration(RegistrationSettings(database_url=database_url, kafka_bootstrap=kafka_bootstrap))
     catcher = MailCatcher().start()
-    async with serving(registration.app()) as reg_url:
+    async with serving(registration.app()) as reg_url, serving(registration.internal_app()) as internal_url:
         async with registration.pool.acquire() as conn:
             await seed.seed_clusters(conn)
             _, key = await api_keys.issue_key(conn, "mazovia-ict", "partner", None, source="/test")
         settings = NotificationsSettings(
-            database_url=database_url, kafka_bootstrap=kafka_bootstrap, registration_url=reg_url,
+            database_url=database_url, kafka_bootstrap=kafka_bootstrap, registration_url=internal_url,
             smtp_port=catcher.port, smtp_tls="none", lease_s=2.0, retry_base_s=0.2, poll_interval_s=0.05,
             smtp_timeout_s=0.4, contact_timeout_s=0.4, webhook_timeout_s=0.4,
         )
         pool = await create_pool(database_url, "notifications", max_size=6)
         await migrate(pool, "notifications", "services.notifications.migrations")
-        contacts = Contacts(reg_url, settings.internal_token, 5)
+        contacts = Contacts(internal_url, settings.internal_token, 5)
 
         async def register(marketing: bool = False, **contact) -> str:
             body = {**PARTICIPANT, "contact": {**PARTICIPANT["contact"], **contact},
@@ -77,7 +77,7 @@ async def world(database_url, broker_bootstrap):
 
         w = type("World", (), {})()
         w.settings, w.pool, w.catcher, w.contacts = settings, pool, catcher, contacts
-        w.register, w.plan, w.rows, w.sent_events, w.reg_url = register, plan, rows, sent_events, reg_url
+        w.register, w.plan, w.rows, w.sent_events, w.reg_url = register, plan, rows, sent_events, internal_url
         w.sender = lambda **kw: EmailSender(pool, settings.model_copy(update=kw), contacts)
         try:
             yield w

@@ -130,7 +130,8 @@ async def stack(module_database_url, broker_bootstrap):
     s.catcher = MailCatcher().start()
     s.receiver = Receiver()
     s.bootstrap = kafka_bootstrap
-    async with serving(registration.app()) as reg_url, serving(s.receiver.app) as hooks_url:
+    async with serving(registration.app()) as reg_url, serving(s.receiver.app) as hooks_url, \
+            serving(registration.internal_app()) as internal_url:
         async with registration.pool.acquire() as conn:
             await seed.seed_clusters(conn)
             s.keys = {
@@ -142,7 +143,7 @@ async def stack(module_database_url, broker_bootstrap):
         s.registration = httpx.AsyncClient(base_url=reg_url)
         s.hooks_url = hooks_url
         s.settings = NotificationsSettings(
-            database_url=database_url, kafka_bootstrap=kafka_bootstrap, registration_url=reg_url,
+            database_url=database_url, kafka_bootstrap=kafka_bootstrap, registration_url=internal_url,
             smtp_port=s.catcher.port, smtp_tls="none", consumer_session_timeout_ms=6000, poll_interval_s=0.05,
             relay_poll_interval_s=0.05, retry_base_s=0.2, lease_s=12.0, smtp_timeout_s=1.5, contact_timeout_s=1.5,
             webhook_timeout_s=4.0, webhook_concurrency=6, webhook_per_endpoint=2,

@@ -46,7 +46,10 @@ async def running_api(database_url, kafka_bootstrap, **settings):
         }
         await conn.execute("DELETE FROM outbox")
     try:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client, \
+                httpx.AsyncClient(transport=httpx.ASGITransport(app=service.internal_app()),
+                                  base_url="http://internal") as internal:
+            client.internal = internal  # registration's internal listener (contact and data-key lookups)
             client.keys = keys
             client.pool = service.pool
             client.service = service
@@ -155,8 +158,11 @@ async def test_health_readiness_and_metrics_are_served(api):
 async def test_internal_contact_lookup_needs_the_service_token(api):
     created = (await api.post("/v1/participants", json=BODY, headers=auth(api, "mazovia"))).json()
     path = f"/internal/v1/contacts/{created['id']}"
-    assert (await api.get(path, headers=auth(api, "coordinator"))).status_code == 401
-    r = await api.get(path, headers=INTERNAL)
+    on_public = await api.get(path, headers=INTERNAL)
+    assert on_public.status_code in (401, 404) and "daniel@score.example" not in on_public.text
+    assert (await api.internal.get(path, headers=auth(api, "coordinator"))).status_code == 401
+    assert (await api.internal.get(path, headers={"Authorization": "Bearer tökén".encode("latin-1")})).status_code == 401
+    r = await api.internal.get(path, headers=INTERNAL)
     assert r.status_code == 200
     assert r.json()["email"] == "daniel@score.example" and r.json()["language"] == "en"
 
@@ -368,7 +374,7 @@ async def test_erasure_cancels_the_open_exchange_then_removes_every_copy_of_the_
     assert cancelled["status"] == "cancelled" and "erased" in cancelled["cancel_reason"]
     assert cancelled["goals"] == "[erased] ([erased]) meets Basque integrators"
     assert (await api.get(f"/v1/participants/{pid}", headers=auth(api, "mazovia"))).status_code == 404
-    lookup = await api.get(f"/internal/v1/contacts/{pid}", headers=INTERNAL)
+    lookup = await api.internal.get(f"/internal/v1/contacts/{pid}", headers=INTERNAL)
     assert lookup.status_code == 404
     # A late retry of the original registration does not bring the person back.
     retry = await api.post("/v1/participants", json=body, headers=headers)
