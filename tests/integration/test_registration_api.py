@@ -9,6 +9,7 @@ import pytest
 
 from services.registration import seed
 from shared import auth as api_keys
+from shared import privacy
 from services.registration.bootstrap import build
 from services.registration.settings import RegistrationSettings
 from tests.helpers import TEST_SECRETS
@@ -255,7 +256,12 @@ async def test_patch_updates_the_profile_and_publishes_what_changed(api):
     event = (await outbox_events(api))[-1]
     assert event["type"] == "participant.updated" and event["subject"] == created["id"]
     assert event["data"]["changed"] == ["city", "keywords"]
-    assert event["data"]["profile"]["keywords"] == ["v2x", "5g"]
+    # Keywords are free text: they travel sealed with the participant's data key, not in the clear profile.
+    assert "keywords" not in event["data"]["profile"] and "v2x" not in json.dumps(event)
+    key = await api.pool.fetchval("SELECT data_key FROM participant_keys WHERE participant_id = $1::uuid",
+                                  created["id"])
+    sealed = privacy.Sealed(**event["data"]["personal"])
+    assert privacy.open_with(key, sealed, privacy.PROFILE)["keywords"] == ["v2x", "5g"]
 
 
 async def test_patch_of_the_contact_publishes_no_contact_data(api):
@@ -372,13 +378,18 @@ async def test_erasure_cancels_the_open_exchange_then_removes_every_copy_of_the_
     assert events[-2:] == [("exchange.cancelled", x.json()["id"]), ("participant.erased", pid)]
     cancelled = (await api.get(f"/v1/exchanges/{x.json()['id']}", headers=auth(api, "mazovia"))).json()
     assert cancelled["status"] == "cancelled" and "erased" in cancelled["cancel_reason"]
-    assert cancelled["goals"] == "[erased] ([erased]) meets Basque integrators"
+    assert cancelled["goals"] == "[erased]"  # free text about the person: none of it stays
     assert (await api.get(f"/v1/participants/{pid}", headers=auth(api, "mazovia"))).status_code == 404
     lookup = await api.internal.get(f"/internal/v1/contacts/{pid}", headers=INTERNAL)
     assert lookup.status_code == 404
-    # A late retry of the original registration does not bring the person back.
+    # A late retry of the original registration does not bring the person back, nor any of their data.
     retry = await api.post("/v1/participants", json=body, headers=headers)
-    assert retry.status_code == 201 and retry.json() == {"id": pid, "status": "erased"}
+    assert retry.status_code == 410 and retry.headers["content-type"].startswith("application/problem+json")
+    assert pid not in retry.text and "Hekman" not in retry.text
+    replayed = await api.post("/v1/exchanges", json={**EXCHANGE, "participant_id": pid, "goals": goals},
+                              headers={**auth(api, "mazovia"), "Idempotency-Key": "apply"})
+    assert replayed.status_code == 410 and pid not in replayed.text
+    assert await api.pool.fetchval("SELECT count(*) FROM participant_keys") == 0  # the data key is destroyed
     assert await api.pool.fetchval("SELECT count(*) FROM participants") == 1
     # A retry of the erasure is accepted again and publishes nothing more.
     assert (await api.delete(f"/v1/participants/{pid}", headers=auth(api, "mazovia"))).status_code == 202
