@@ -185,15 +185,17 @@ class Unauthenticated(Exception):
     """Credentials were offered but are malformed, unknown or revoked (a 401)."""
 
 
-def public(reason: str, *, when: str | None = None):
-    """Let a route be reached without a key; ``reason`` says why (health probe, signed link, ...).
+def public(reason: str, *, when: str | None = None, optional_key: bool = False):
+    """Let a route be reached without an API key; ``reason`` says why (health probe, signed link, a route
+    checking its own service credential, ...). The gate then leaves the Authorization header to the route.
 
     ``when`` names a boolean setting of the service that must be on, for routes that are public only by
-    choice of the operator (the public scoreboard). A key offered to a public route is still checked, so
-    the handler may answer a known caller differently (``OptionalCallerDep``)."""
+    choice of the operator (the public scoreboard). ``optional_key=True`` makes the gate still check a key
+    that is offered, so the handler can answer a known caller differently (``OptionalCallerDep``); the
+    anonymous use of such a route spends a per-address request budget."""
 
     def mark(endpoint):
-        endpoint.__cxc_public__ = (reason, when)
+        endpoint.__cxc_public__ = (reason, when, optional_key)
         return endpoint
 
     return mark
@@ -204,10 +206,15 @@ def public_reason(route, settings) -> str | None:
     mark = getattr(getattr(route, "endpoint", None), "__cxc_public__", None)
     if mark is None:
         return None
-    reason, when = mark
+    reason, when, _ = mark
     if when is not None and not getattr(settings, when, False):
         return None
     return reason
+
+
+def takes_optional_key(route) -> bool:
+    mark = getattr(getattr(route, "endpoint", None), "__cxc_public__", None)
+    return bool(mark and mark[2])
 
 
 def bearer_key(authorization: str) -> str:

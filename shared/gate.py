@@ -113,20 +113,25 @@ class Gate:
             return
         self.in_flight += 1
         try:
-            await self._admit(scope, receive, send, public=reason is not None)
+            await self._admit(scope, receive, send, public=reason is not None,
+                              keyed=reason is None or auth.takes_optional_key(route))
         finally:
             self.in_flight -= 1
 
-    async def _admit(self, scope: Scope, receive: Receive, send: Send, *, public: bool) -> None:
+    async def _admit(self, scope: Scope, receive: Receive, send: Send, *, public: bool, keyed: bool) -> None:
         s = self.service.settings
         path, address = scope["path"], _client(scope)
         budgets = Budgets(self.service.pool, s.rate_limit_window_s)
-        authorization = _header(scope, b"authorization")
-        session = _cookie(scope, auth.SESSION_COOKIE) if scope["method"] in _SAFE_METHODS else None
+        # A public route that checks its own credential (a signed link, a service token) gets the header
+        # as it came; its 401s still count against the address.
+        authorization = _header(scope, b"authorization") if keyed else None
+        session = _cookie(scope, auth.SESSION_COOKIE) if keyed and scope["method"] in _SAFE_METHODS else None
         blocked = self._blocked.get(address) == budgets.window_no()
-        if blocked and authorization is None and not public:
+        if blocked and authorization is None:
             await self._flooding(scope, receive, send, budgets)
             return
+        if not keyed:
+            send = self._counting_401s(send, address, budgets)
         who, failure = None, None
         if authorization is not None or session is not None:
             try:
@@ -149,8 +154,8 @@ class Gate:
                 await too_many(f"More than {s.rate_limit_requests} requests in {s.rate_limit_window_s}s with this key",
                                verdict.retry_after_s, path)(scope, receive, send)
                 return
-        elif public and authorization is None:
-            # Anonymous use of a public route (the public scoreboard) spends the address's budget.
+        elif public and keyed:
+            # Anonymous use of a route open by setting (the public scoreboard) spends the address's budget.
             verdict = await budgets.charge(f"anon:{address}", 1, s.rate_limit_requests)
             if not verdict.allowed:
                 await too_many("Too many requests from this address", verdict.retry_after_s, path)(scope, receive, send)
@@ -182,10 +187,23 @@ class Gate:
             return
         await self.app(scope, _replay(bytes(body), receive), send)
 
-    async def _flooding(self, scope: Scope, receive: Receive, send: Send, budgets: Budgets) -> None:
+    def _counting_401s(self, send: Send, address: str, budgets: Budgets) -> Send:
+        async def counted(message: Message) -> None:
+            await send(message)
+            if message["type"] == "http.response.start" and message["status"] == 401:
+                charged = await budgets.charge(f"addr:{address}", 1, self.service.settings.unauthenticated_limit)
+                if not charged.allowed:
+                    self._block(address, budgets)
+
+        return counted
+
+    def _block(self, address: str, budgets: Budgets) -> None:
         if len(self._blocked) > _MAX_BLOCKED:
             self._blocked.clear()
-        self._blocked[_client(scope)] = budgets.window_no()
+        self._blocked[address] = budgets.window_no()
+
+    async def _flooding(self, scope: Scope, receive: Receive, send: Send, budgets: Budgets) -> None:
+        self._block(_client(scope), budgets)
         await too_many("Too many unauthenticated requests from this address",
                        budgets.retry_after(), scope["path"])(scope, receive, send)
 

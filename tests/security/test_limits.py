@@ -154,3 +154,12 @@ async def test_budgets_are_shared_through_the_database_and_expire_with_their_win
         assert persistence == "u", "UNLOGGED: counting a request never waits for a WAL flush"
         await api.pool.execute("UPDATE request_budgets SET window_no = window_no - 1")
         assert (await one.charge("key:x", 3, 3)).allowed, "a new window starts from zero"
+
+
+async def test_401s_of_routes_with_their_own_credential_count_against_the_address_too(database_url):
+    async with serving("reporting", database_url, unauthenticated_limit=3, rate_limit_window_s=3600) as api:
+        statuses = [(await api.post("/signin", data={"key": f"cxc_guess{i}"})).status_code for i in range(4)]
+        assert statuses[:3] == [401] * 3
+        assert (await api.post("/signin", data={"key": "cxc_guess"})).status_code == 429
+        assert (await api.get("/v1/kpis")).status_code == 429, "the address is blocked for key-less requests"
+        assert (await api.get("/v1/kpis", headers=key(api, "a"))).status_code == 200

@@ -117,3 +117,14 @@ async def test_the_public_scoreboard_setting_opens_the_scoreboard_routes_and_not
             else:
                 assert r.status_code == 401, (method, path, r.status_code)
     assert "/v1/kpis" in closed
+
+
+async def test_routes_with_their_own_credential_get_the_authorization_header_untouched(database_url):
+    """The internal lookups take the service token in ``Authorization: Bearer``: the gate must not mistake
+    it for an unknown API key."""
+    async with serving("registration", database_url, unauthenticated_limit=100_000) as api:
+        token = api.service.settings.internal_token.get_secret_value()
+        for path in [r.path for r in flat_routes(api.app) if r.path.startswith(OWN_CREDENTIAL_PREFIX)]:
+            r = await api.get(fill(path), headers={"Authorization": f"Bearer {token}"})
+            assert r.status_code == 404, (path, r.status_code, r.text)  # past the token check: no such participant
+            assert (await api.get(fill(path), headers={"Authorization": "Bearer wrong"})).status_code == 401

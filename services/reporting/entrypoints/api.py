@@ -63,7 +63,7 @@ async def visible_board(request: Request, who: Caller | None, cluster: str | Non
 
 
 @router.get("/kpis", summary="The monitoring scoreboard")
-@public(PUBLIC, when="public_scoreboard")
+@public(PUBLIC, when="public_scoreboard", optional_key=True)
 async def get_kpis(request: Request, who: OptionalCallerDep, cluster: ClusterQ = None, start: FromQ = None,
                    end: ToQ = None) -> dict:
     return await visible_board(request, who, cluster, start, end)
@@ -71,7 +71,7 @@ async def get_kpis(request: Request, who: OptionalCallerDep, cluster: ClusterQ =
 
 @router.get("/kpis.csv", summary="The scoreboard as CSV: one row per number (dotted path, value)",
             response_class=Response, responses={200: {"content": {"text/csv": {}}}})
-@public(PUBLIC, when="public_scoreboard")
+@public(PUBLIC, when="public_scoreboard", optional_key=True)
 async def get_kpis_csv(request: Request, who: OptionalCallerDep, cluster: ClusterQ = None, start: FromQ = None,
                        end: ToQ = None) -> Response:
     board = await visible_board(request, who, cluster, start, end)
@@ -80,7 +80,7 @@ async def get_kpis_csv(request: Request, who: OptionalCallerDep, cluster: Cluste
 
 
 @router.get("/kpis/timeseries", summary="One metric per month or quarter, with the running total")
-@public(PUBLIC, when="public_scoreboard")
+@public(PUBLIC, when="public_scoreboard", optional_key=True)
 async def get_timeseries(
     request: Request,
     who: OptionalCallerDep,

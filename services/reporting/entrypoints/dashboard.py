@@ -170,7 +170,7 @@ vertical-align:-1px}.swatch.a{background:#1f5fa8}.swatch.b{background:#e07b24}.e
 
 
 @router.get("/", response_class=HTMLResponse, summary="The scoreboard dashboard")
-@public(PUBLIC, when="public_scoreboard")
+@public(PUBLIC, when="public_scoreboard", optional_key=True)
 async def dashboard(request: Request, who: OptionalCallerDep, cluster: ClusterQ = None) -> HTMLResponse:
     """Browsers sign in first (``/signin``, or a one-time link from ``POST /v1/dashboard-links``): the
     session cookie stands for the key. Each role sees what it may read through the API."""

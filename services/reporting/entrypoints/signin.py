@@ -21,8 +21,6 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 
 from shared import auth
 from shared.auth import CallerDep, public
-from shared.limits import Budgets
-from shared.problems import Problem
 from shared.service import pool_of
 
 router = APIRouter(tags=["dashboard"])
@@ -48,7 +46,7 @@ async def signin_form() -> HTMLResponse:
 
 
 @router.post("/signin", include_in_schema=False)
-@public("sign-in: the key comes in the form, checked here; failures count as 401s of the address")
+@public("sign-in: the key comes in the form and is checked here")
 async def signin(request: Request):
     settings = request.app.state.service.settings
     fields = parse_qs((await request.body()).decode("utf-8", "replace"), max_num_fields=5)
@@ -59,12 +57,7 @@ async def signin(request: Request):
         except auth.Unauthenticated:
             who = None
         if who is None:
-            address = request.client.host if request.client else "unknown"
-            budget = await Budgets(pool_of(request), settings.rate_limit_window_s).charge(
-                f"addr:{address}", 1, settings.unauthenticated_limit)
-            if not budget.allowed:
-                raise Problem(429, "Too many unauthenticated requests from this address", kind="rate-limited",
-                              headers={"Retry-After": str(budget.retry_after_s)})
+            # The gate counts this 401 against the address, as every other.
             return HTMLResponse(_FORM.format("<p>That key is unknown or revoked.</p>"), status_code=401)
         token = await auth.open_session(conn, who.key_id, settings.session_ttl_s)
     return _signed_in(request, token)
