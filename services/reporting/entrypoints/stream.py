@@ -1,9 +1,10 @@
 """The live event stream for ops: ``GET /stream`` (page) and ``GET /v1/stream/events`` (Server-Sent Events).
 
 Each SSE client gets its own group-less consumer positioned at the end of the topics, so watching
-never moves any service's offsets. The events endpoint and the lag endpoint need a coordinator or ops
-key (events carry organisation names and ids, never contact data); the page asks for the key and sends
-it in the Authorization header, so it never appears in a URL or a log.
+never moves any service's offsets. The page, the events endpoint and the lag endpoint need a coordinator
+or ops key (events carry organisation names and ids, never contact data): a browser signed in at
+``/signin`` uses its session cookie, or the page asks for the key and sends it in the Authorization
+header, so it never appears in a URL or a log.
 """
 
 from __future__ import annotations
@@ -132,9 +133,10 @@ function show(ev) {
   $("rows").prepend(tr);
   while ($("rows").children.length > 500) $("rows").lastChild.remove();
 }
+// Signed in (the session cookie) the key may stay empty: the cookie goes with every same-origin fetch.
+const auth = key => key ? {Authorization: "Bearer " + key} : {};
 async function lag() {
-  const key = $("key").value; if (!key) return;
-  const r = await fetch("/v1/stream/lag", {headers: {Authorization: "Bearer " + key}});
+  const r = await fetch("/v1/stream/lag", {headers: auth($("key").value)});
   if (!r.ok) { $("lagv").textContent = "unavailable (" + r.status + ")"; return; }
   const groups = (await r.json()).groups;
   $("lagv").replaceChildren(...groups.map(g => { const s = document.createElement("span"); s.className = "pill";
@@ -151,7 +153,7 @@ async function watch(e) {
   if ($("cluster").value) q.append("cluster", $("cluster").value.trim());
   $("status").textContent = "connecting…";
   try {
-    const r = await fetch("/v1/stream/events?" + q, {headers: {Authorization: "Bearer " + key}, signal: controller.signal});
+    const r = await fetch("/v1/stream/events?" + q, {headers: auth(key), signal: controller.signal});
     if (!r.ok) { $("status").textContent = "refused: " + r.status + " " + ((await r.json()).detail || ""); return; }
     $("status").textContent = "connected";
     const reader = r.body.pipeThrough(new TextDecoderStream()).getReader();
@@ -171,5 +173,5 @@ async function watch(e) {
 }
 $("f").addEventListener("submit", watch);
 setInterval(lag, 5000);
-if ($("key").value) { watch(); lag(); }
+watch(); lag();
 </script></body></html>"""
