@@ -1,4 +1,5 @@
 import re
+import ssl
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -80,8 +81,12 @@ class NotificationsSettings(SecretSettingsMixin, ServiceSettings):
         if self.smtp_username and self.smtp_tls == "none":
             raise ValueError("CXC_NOTIFICATIONS_SMTP_TLS=none would send the SMTP password in clear; "
                              "use starttls or implicit")
-        if self.smtp_ca_file is not None and not self.smtp_ca_file.is_file():
-            raise ValueError(f"CXC_NOTIFICATIONS_SMTP_CA_FILE {self.smtp_ca_file} is not a readable file")
+        if self.smtp_ca_file is not None:
+            try:
+                ssl.create_default_context().load_verify_locations(cafile=str(self.smtp_ca_file))
+            except (OSError, ssl.SSLError):
+                raise ValueError(f"CXC_NOTIFICATIONS_SMTP_CA_FILE {self.smtp_ca_file} is not a readable PEM "
+                                 "certificate file") from None
         return self
 
     @model_validator(mode="after")

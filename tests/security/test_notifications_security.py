@@ -147,6 +147,8 @@ def test_smtp_settings_fail_closed():
         NotificationsSettings(**base, smtp_username="u")
     with pytest.raises(ValidationError, match="CA_FILE"):
         NotificationsSettings(**base, smtp_ca_file="/nonexistent/ca.pem")
+    with pytest.raises(ValidationError, match="CA_FILE"):
+        NotificationsSettings(**base, smtp_ca_file=__file__)  # a file, but no certificate
     with pytest.raises(ValidationError, match="MAIL_FROM"):
         NotificationsSettings(**base, mail_from="Ops <ops@x.example>\r\nBcc: all@x.example")
     with pytest.raises(ValidationError, match="MAIL_FROM"):
