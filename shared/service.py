@@ -23,7 +23,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from shared import correlation, logs, metrics, problems
-from shared.auth import key_replica_handlers, public, public_reason
+from shared.auth import key_replica_handlers, public, public_reason, takes_optional_key
 from shared.gate import Gate, flat_routes
 from shared.db import create_pool, migrate
 from shared.keysigning import KeySigner, KeyVerifier, configure_signer
@@ -168,7 +168,8 @@ class Service:
                 for method in getattr(route, "methods", ()):
                     operation = doc["paths"][route.path].get(method.lower())
                     if operation is not None:
-                        operation["security"] = []
+                        # a key is optional where it changes the answer (the public scoreboard), else unused
+                        operation["security"] = [{}, {"apiKey": []}] if takes_optional_key(route) else []
             app.openapi_schema = doc
             return doc
 

@@ -116,6 +116,9 @@ async def test_the_public_scoreboard_setting_opens_the_scoreboard_routes_and_not
                 assert r.status_code == 422, "open, and the missing metric is the only complaint"
             else:
                 assert r.status_code == 401, (method, path, r.status_code)
+        doc = (await api.get("/openapi.json")).json()
+        assert doc["paths"]["/v1/kpis"]["get"]["security"] == [{}, {"apiKey": []}], "a key is optional there"
+        assert "security" not in doc["paths"]["/v1/stream/lag"]["get"], "the global requirement applies"
     assert "/v1/kpis" in closed
 
 
