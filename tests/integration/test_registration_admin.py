@@ -14,6 +14,7 @@ import pytest
 
 from services.registration.bootstrap import build
 from services.registration.settings import RegistrationSettings
+from tests.helpers import TEST_SECRETS
 
 pytestmark = pytest.mark.integration
 
@@ -25,7 +26,7 @@ CLUSTERS = [
 
 def cxc(database_url: str, *args: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CXC_")}
-    env.update(CXC_DATABASE_URL=database_url, CXC_ENV="test")
+    env.update(TEST_SECRETS, CXC_DATABASE_URL=database_url, CXC_ENV="test")
     return subprocess.run([sys.executable, "-m", "shared.cli", *args], env=env, capture_output=True, text=True,
                           timeout=60)
 

