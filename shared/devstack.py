@@ -30,6 +30,7 @@ from shared.db import create_pool, migrate
 from shared.events.topics import topic_specs
 from shared.infra.embedded import EmbeddedBroker, EmbeddedPostgres, free_port, port_open
 from shared.messaging.kafka import ensure_topics
+from shared.messaging.namespace import Namespace
 
 SERVICES = ("registration", "matchmaking", "notifications", "reporting")
 
@@ -178,7 +179,7 @@ class DevStack:
         from services.registration import seed
 
         os.environ.update(dev_environment(self.home))  # the dev keys are signed with the stack's signing key
-        created = await ensure_topics(bootstrap, topic_specs())
+        created = await ensure_topics(bootstrap, topic_specs(), namespace=Namespace.from_env())
         if created:
             console.print(f"created topics: {', '.join(created)}")
         pool = await create_pool(dsn, "registration", max_size=2)
@@ -195,7 +196,7 @@ class DevStack:
 
     async def _refill_broker(self) -> None:
         assert self.broker is not None
-        await ensure_topics(self.broker.bootstrap, topic_specs())
+        await ensure_topics(self.broker.bootstrap, topic_specs(), namespace=Namespace.from_env())
         conn = await asyncpg.connect(self.dsn)
         try:
             await replay_outboxes(conn)

@@ -78,7 +78,7 @@ class Service:
         if self.publishes:
             relay = OutboxRelay(
                 self.pool, service=s.service, bootstrap=s.kafka_bootstrap,
-                timeout_s=s.broker_timeout_s, poll_interval_s=s.relay_poll_interval_s,
+                timeout_s=s.broker_timeout_s, poll_interval_s=s.relay_poll_interval_s, namespace=s.namespace,
             )
             self._spawn("outbox-relay", relay.run())
         consumers = list(self.consumers)
@@ -93,6 +93,7 @@ class Service:
                 timeout_s=s.broker_timeout_s, max_retries=s.consumer_max_retries,
                 session_timeout_ms=s.consumer_session_timeout_ms, batch=spec.batch,
                 batch_handler=spec.batch_handler, statement_timeout_s=s.consumer_statement_timeout_s,
+                namespace=s.namespace,
             )
             self.runners.append(runner)
             self._spawn(spec.name, runner.run())

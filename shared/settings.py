@@ -19,6 +19,8 @@ from typing import Annotated, Literal
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.messaging.namespace import MAX_NAMESPACE_LENGTH, NAMESPACE_PATTERN, Namespace
+
 # Exact values that are never secrets (kept as a set: tests/unit/test_compose.py checks compose against it).
 PLACEHOLDER_SECRETS = {
     "", "changeme", "change-me", "change_me", "changeit", "dev-secret", "dev-internal-token", "secret", "password",
@@ -130,6 +132,10 @@ class ServiceSettings(BaseSettings):
         "postgresql://postgres@127.0.0.1:5432/postgres", validation_alias=_shared("DATABASE_URL")
     )
     kafka_bootstrap: str = Field("127.0.0.1:9092", validation_alias=_shared("KAFKA_BOOTSTRAP"))
+    # Several programmes or environments on one Kafka cluster: a prefix for topics and consumer groups
+    # (shared/messaging/namespace.py). Empty keeps the registry's names.
+    topic_namespace: str = Field("", max_length=MAX_NAMESPACE_LENGTH, pattern=f"^$|{NAMESPACE_PATTERN}",
+                                 validation_alias=_shared("TOPIC_NAMESPACE"))
     log_level: str = Field("INFO", validation_alias=_shared("LOG_LEVEL"))
     host: str = "127.0.0.1"
     port: int = 8000
@@ -187,6 +193,10 @@ class ServiceSettings(BaseSettings):
             except KeySigningError as exc:
                 raise InsecureConfiguration(f"{self.service} refuses to start: {exc}") from None
         return self
+
+    @property
+    def namespace(self) -> Namespace:
+        return Namespace(self.topic_namespace)
 
     @property
     def db_schema(self) -> str:

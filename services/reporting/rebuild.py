@@ -58,7 +58,8 @@ async def rebuild(settings: ReportingSettings, source: str = "topics", force: bo
     try:
         await migrate(pool, settings.db_schema, "services.reporting.migrations")
         async with pool.acquire() as conn:
-            history = (TopicHistory(settings.kafka_bootstrap, projected_topics(), settings.broker_timeout_s, allow_truncated=force)
+            history = (TopicHistory(settings.kafka_bootstrap, projected_topics(), settings.broker_timeout_s,
+                                    allow_truncated=force, namespace=settings.namespace)
                        if source == "topics" else OutboxHistory(conn, OUTBOX_SCHEMAS))
             book = FactBook()
             positions = await history.read(_folder(book))

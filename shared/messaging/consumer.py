@@ -34,6 +34,7 @@ from shared import correlation, metrics
 from shared.events import EventDecodeError, decode
 from shared.events.envelope import Envelope
 from shared.messaging.kafka import bounded, close_quietly, new_producer
+from shared.messaging.namespace import NO_NAMESPACE, Namespace
 
 log = logging.getLogger(__name__)
 
@@ -104,8 +105,12 @@ class ConsumerRunner:
         batch: bool = False,
         batch_handler: BatchHandler | None = None,
         statement_timeout_s: float | None = None,
+        namespace: Namespace = NO_NAMESPACE,
     ) -> None:
         self.name = name
+        # Topics and the group as the broker knows them; record.topic (and so each dead letter's topic) is
+        # the namespaced name too.
+        self.namespace = namespace
         self.pool = pool
         self.handlers = dict(handlers)
         self.topics = topics
@@ -132,7 +137,7 @@ class ConsumerRunner:
         """Consume until cancelled (graceful: commits what was processed) or stalled (raises)."""
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=self.bootstrap,
-            group_id=self.name,
+            group_id=self.namespace.group(self.name),
             client_id=self.name,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
@@ -145,7 +150,7 @@ class ConsumerRunner:
         try:
             await bounded(self._consumer.start(), self.timeout_s * 3, f"{self.name} consumer start")
             await bounded(self._dlq_producer.start(), self.timeout_s, f"{self.name} DLQ producer start")
-            self._consumer.subscribe(self.topics, listener=_CommitOnRevoke(self))
+            self._consumer.subscribe(self.namespace.topics(self.topics), listener=_CommitOnRevoke(self))
             while True:
                 batches = await self._consumer.getmany(timeout_ms=500, max_records=self.max_records)
                 for tp, records in batches.items():
@@ -393,7 +398,8 @@ class ConsumerRunner:
             ("cxc_error_class", type(exc).__name__.encode()),
             ("cxc_error_message", str(exc)[:2000].encode()),
             ("cxc_error_trace", "".join(traceback.format_exception(exc))[-4000:].encode()),
-            ("cxc_original_topic", record.topic.encode()),
+            # The plain name: `cxc dlq replay` maps it into the namespace it replays in.
+            ("cxc_original_topic", (self.namespace.local(record.topic) or record.topic).encode()),
             ("cxc_original_partition", str(record.partition).encode()),
             ("cxc_original_offset", str(record.offset).encode()),
             ("cxc_consumer", self.name.encode()),

@@ -16,6 +16,8 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.client import AIOKafkaClient
 from aiokafka.errors import TopicAlreadyExistsError
 
+from shared.messaging.namespace import NO_NAMESPACE, Namespace
+
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
@@ -68,10 +70,11 @@ async def close_quietly(client, timeout_s: float, what: str) -> None:
 
 async def ensure_topics(
     bootstrap: str, topics: Iterable[tuple[str, int]], timeout_s: float = 15.0,
-    configs: Mapping[str, Mapping[str, str]] | None = None,
+    configs: Mapping[str, Mapping[str, str]] | None = None, namespace: Namespace = NO_NAMESPACE,
 ) -> list[str]:
-    """Create missing topics (name, partitions); return those created. A topic of the registry gets the
-    registry's configs (retention) unless ``configs`` names others; existing topics are left as they are."""
+    """Create missing topics (name, partitions) under ``namespace``; return those created (plain names). A
+    topic of the registry gets the registry's configs (retention) unless ``configs`` names others; existing
+    topics are left as they are."""
     if configs is None:
         from shared.events.topics import topic_configs
 
@@ -80,16 +83,16 @@ async def ensure_topics(
     await bounded(admin.start(), timeout_s, "admin.start()")
     created = []
     try:
-        existing = set(await bounded(admin.list_topics(), timeout_s, "list_topics()"))
+        existing = namespace.locals(await bounded(admin.list_topics(), timeout_s, "list_topics()"))
         for name, partitions in topics:
             if name in existing:
                 continue
             try:
                 await bounded(
-                    admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1,
-                                             topic_configs=dict(configs.get(name, {})))]),
+                    admin.create_topics([NewTopic(namespace.topic(name), num_partitions=partitions,
+                                                  replication_factor=1, topic_configs=dict(configs.get(name, {})))]),
                     timeout_s,
-                    f"create_topics({name})",
+                    f"create_topics({namespace.topic(name)})",
                 )
                 created.append(name)
             except TopicAlreadyExistsError:

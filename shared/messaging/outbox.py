@@ -25,6 +25,7 @@ from shared import correlation, metrics
 from shared.events import EventData, new_envelope
 from shared.events.envelope import Envelope, kafka_headers
 from shared.messaging.kafka import bounded, close_quietly, new_producer
+from shared.messaging.namespace import NO_NAMESPACE, Namespace
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +66,10 @@ class OutboxRelay:
         timeout_s: float = 10.0,
         poll_interval_s: float = 0.5,
         batch_size: int = 500,
+        namespace: Namespace = NO_NAMESPACE,
     ) -> None:
         self.pool = pool
+        self.namespace = namespace
         self.service = service
         self.bootstrap = bootstrap
         self.timeout_s = timeout_s
@@ -169,7 +172,7 @@ class OutboxRelay:
             # returns resolve on the broker's acks. One bound covers the whole batch.
             acks = [
                 await producer.send(
-                    row["topic"], row["value"].encode(), key=row["key"].encode(),
+                    self.namespace.topic(row["topic"]), row["value"].encode(), key=row["key"].encode(),
                     headers=kafka_headers(
                         event_id=row["event_id"], event_type=row["event_type"], source=row["source"],
                         time=row["time"], subject=row["key"], correlation_id=row["correlation_id"],

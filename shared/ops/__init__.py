@@ -1,5 +1,6 @@
 """Ops commands of ``cxc``: tail, lag, dead letters, trace and topics, against the broker the settings
-point at (``CXC_KAFKA_BOOTSTRAP``, or ``--bootstrap``)."""
+point at (``CXC_KAFKA_BOOTSTRAP``, or ``--bootstrap``), in the services' topic namespace
+(``CXC_TOPIC_NAMESPACE``, or ``--namespace``; names are printed and taken without it)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,15 @@ def _bootstrap(args) -> str:
 
     # Not ServiceSettings(): ops commands need the broker only, not the services' secrets.
     return os.environ.get("CXC_KAFKA_BOOTSTRAP") or ServiceSettings.model_fields["kafka_bootstrap"].default
+
+
+def _namespace(args):
+    from shared.messaging.namespace import Namespace
+
+    try:
+        return Namespace(args.namespace) if args.namespace is not None else Namespace.from_env()
+    except ValueError as exc:
+        raise SystemExit(f"cxc: {exc}") from None
 
 
 def _output(args):
@@ -54,7 +64,8 @@ def cmd_tail(args) -> int:
 
     async def run() -> int:
         await tail(_bootstrap(args), args.topics, _output(args), keep=keep, offset=args.offset, since=args.since,
-                   beginning=args.from_beginning, follow=not args.no_follow, limit=args.limit)
+                   beginning=args.from_beginning, follow=not args.no_follow, limit=args.limit,
+                   namespace=_namespace(args))
         return 0
 
     return _run(run())
@@ -72,7 +83,7 @@ def cmd_topics_create(args) -> int:
     from shared.events.topics import topic_specs
     from shared.messaging.kafka import ensure_topics
 
-    created = asyncio.run(ensure_topics(_bootstrap(args), topic_specs()))
+    created = asyncio.run(ensure_topics(_bootstrap(args), topic_specs(), namespace=_namespace(args)))
     print(f"created {len(created)} topics" + (f": {', '.join(created)}" if created else " (all existed)"))
     return 0
 
@@ -80,37 +91,39 @@ def cmd_topics_create(args) -> int:
 def cmd_topics_describe(args) -> int:
     from shared.ops.topics import describe
 
-    return _run(describe(_bootstrap(args), args.topics, _output(args)))
+    return _run(describe(_bootstrap(args), args.topics, _output(args), namespace=_namespace(args)))
 
 
 def cmd_lag(args) -> int:
     from shared.ops.lag import lag
 
-    return _run(lag(_bootstrap(args), _output(args), groups=args.group))
+    return _run(lag(_bootstrap(args), _output(args), groups=args.group, namespace=_namespace(args)))
 
 
 def cmd_dlq_list(args) -> int:
     from shared.ops import dlq
 
-    return _run(dlq.list_cmd(_bootstrap(args), args.topics, _output(args)))
+    return _run(dlq.list_cmd(_bootstrap(args), args.topics, _output(args), namespace=_namespace(args)))
 
 
 def cmd_dlq_show(args) -> int:
     from shared.ops import dlq
 
-    return _run(dlq.show_cmd(_bootstrap(args), args.ref, _output(args)))
+    return _run(dlq.show_cmd(_bootstrap(args), args.ref, _output(args), namespace=_namespace(args)))
 
 
 def cmd_dlq_replay(args) -> int:
     from shared.ops import dlq
 
-    return _run(dlq.replay_cmd(_bootstrap(args), args.refs, _output(args), all_of=args.all, topics=args.topic))
+    return _run(dlq.replay_cmd(_bootstrap(args), args.refs, _output(args), all_of=args.all, topics=args.topic,
+                               namespace=_namespace(args)))
 
 
 def cmd_dlq_purge(args) -> int:
     from shared.ops import dlq
 
-    return _run(dlq.purge_cmd(_bootstrap(args), args.topics, _output(args), yes=args.yes, ask=input))
+    return _run(dlq.purge_cmd(_bootstrap(args), args.topics, _output(args), yes=args.yes, ask=input,
+                              namespace=_namespace(args)))
 
 
 def _dev_stack() -> dict:
@@ -131,12 +144,15 @@ def cmd_trace(args) -> int:
     dev = _dev_stack()
     url = args.notifications_url or os.environ.get("CXC_NOTIFICATIONS_URL") or dev.get("urls", {}).get("notifications")
     key = args.api_key or os.environ.get("CXC_API_KEY") or dev.get("keys", {}).get("ops")
-    return _run(trace(_bootstrap(args), args.correlation_id, _output(args), notifications_url=url, api_key=key))
+    return _run(trace(_bootstrap(args), args.correlation_id, _output(args), notifications_url=url, api_key=key,
+                      namespace=_namespace(args)))
 
 
 def register(sub) -> None:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--bootstrap", help="Kafka bootstrap servers (default: CXC_KAFKA_BOOTSTRAP)")
+    common.add_argument("--namespace", help="topic namespace of the services (default: CXC_TOPIC_NAMESPACE; "
+                        "'' for none)")
     common.add_argument("--json", action="store_true", help="JSON lines instead of tables")
 
     tail = sub.add_parser("tail", parents=[common], help="follow events live (one, several or all topics)")

@@ -19,6 +19,7 @@ from aiokafka import TopicPartition
 
 from shared.events.topics import TOPICS
 from shared.messaging.kafka import bounded, close_quietly, new_producer
+from shared.messaging.namespace import NO_NAMESPACE, Namespace
 from shared.ops.render import Output
 from shared.ops.streams import Message, Streams
 
@@ -47,18 +48,20 @@ async def _window(streams: Streams, tps: list[TopicPartition]):
     return {tp: min(max(begins[tp], marks[tp] or 0), ends[tp]) for tp in tps}, ends
 
 
-async def dead_letters(bootstrap: str, topics: list[str] | None = None, timeout_s: float = 10.0) -> list[Message]:
+async def dead_letters(bootstrap: str, topics: list[str] | None = None, timeout_s: float = 10.0,
+                       namespace: Namespace = NO_NAMESPACE) -> list[Message]:
     """Dead letters not purged, oldest first per partition."""
-    async with Streams(bootstrap, group_id=PURGE_GROUP, timeout_s=timeout_s) as streams:
+    async with Streams(bootstrap, group_id=PURGE_GROUP, timeout_s=timeout_s, namespace=namespace) as streams:
         tps = await streams.partitions(dlq_names(topics, await streams.topics()))
         starts, ends = await _window(streams, tps)
         return [m async for m in streams.read(starts, ends)]
 
 
-async def fetch(bootstrap: str, refs: list[str], timeout_s: float = 10.0) -> list[Message]:
+async def fetch(bootstrap: str, refs: list[str], timeout_s: float = 10.0,
+                namespace: Namespace = NO_NAMESPACE) -> list[Message]:
     """The dead letters named by ``refs``; LookupError for one that does not exist or was purged."""
     found = []
-    async with Streams(bootstrap, group_id=PURGE_GROUP, timeout_s=timeout_s) as streams:
+    async with Streams(bootstrap, group_id=PURGE_GROUP, timeout_s=timeout_s, namespace=namespace) as streams:
         for ref in refs:
             tp, offset = parse_ref(ref)
             if not tp.topic.endswith(".dlq"):
@@ -82,7 +85,8 @@ def summary(m: Message) -> dict:
     }
 
 
-async def replay(bootstrap: str, messages: list[Message], timeout_s: float = 10.0) -> list[dict]:
+async def replay(bootstrap: str, messages: list[Message], timeout_s: float = 10.0,
+                 namespace: Namespace = NO_NAMESPACE) -> list[dict]:
     """Re-publish each dead letter to its original topic; return what went where."""
     producer = new_producer(bootstrap, "cxc-ops-replay", timeout_s)
     await bounded(producer.start(), timeout_s, "replay producer start")
@@ -92,7 +96,8 @@ async def replay(bootstrap: str, messages: list[Message], timeout_s: float = 10.
             target = m.header("cxc_original_topic") or m.topic.removesuffix(".dlq")
             headers = [(k, v) for k, v in m.headers.items() if not k.startswith("cxc_")]
             headers.append(("cxc_replayed_from", m.ref.encode()))
-            sent = await bounded(producer.send(target, m.value, key=m.key, headers=headers), timeout_s, "send")
+            sent = await bounded(producer.send(namespace.topic(target), m.value, key=m.key, headers=headers),
+                                 timeout_s, "send")
             meta = await bounded(sent, timeout_s, "replay ack")
             done.append({"ref": m.ref, "to": f"{target}:{meta.partition}:{meta.offset}", "event_id": m.event_id})
     finally:
@@ -101,10 +106,10 @@ async def replay(bootstrap: str, messages: list[Message], timeout_s: float = 10.
 
 
 async def purge(bootstrap: str, topics: list[str] | None, confirm: Callable[[int, list[str]], bool],
-                timeout_s: float = 10.0) -> int | None:
+                timeout_s: float = 10.0, namespace: Namespace = NO_NAMESPACE) -> int | None:
     """Mark every current dead letter of ``topics`` purged if ``confirm(count, dlq_topics)``; return the
     count purged, or None when it was not confirmed."""
-    async with Streams(bootstrap, group_id=PURGE_GROUP, timeout_s=timeout_s) as streams:
+    async with Streams(bootstrap, group_id=PURGE_GROUP, timeout_s=timeout_s, namespace=namespace) as streams:
         names = dlq_names(topics, await streams.topics())
         tps = await streams.partitions(names)
         starts, ends = await _window(streams, tps)
@@ -121,16 +126,17 @@ async def purge(bootstrap: str, topics: list[str] | None, confirm: Callable[[int
 # --- commands -------------------------------------------------------------------------------------
 
 
-async def list_cmd(bootstrap: str, topics: list[str] | None, out: Output) -> int:
-    rows = [summary(m) for m in await dead_letters(bootstrap, topics)]
+async def list_cmd(bootstrap: str, topics: list[str] | None, out: Output,
+                   namespace: Namespace = NO_NAMESPACE) -> int:
+    rows = [summary(m) for m in await dead_letters(bootstrap, topics, namespace=namespace)]
     out.rows("dead letters", ["ref", "type", "event_id", "consumer", "error", "message", "failed_at"], rows)
     if not rows and not out.json_lines:
         out.note("no dead letters")
     return 0
 
 
-async def show_cmd(bootstrap: str, ref: str, out: Output) -> int:
-    [m] = await fetch(bootstrap, [ref])
+async def show_cmd(bootstrap: str, ref: str, out: Output, namespace: Namespace = NO_NAMESPACE) -> int:
+    [m] = await fetch(bootstrap, [ref], namespace=namespace)
     if out.json_lines:
         out.emit({**m.as_json(), "summary": summary(m)})
         return 0
@@ -144,12 +150,13 @@ async def show_cmd(bootstrap: str, ref: str, out: Output) -> int:
 
 
 async def replay_cmd(bootstrap: str, refs: list[str], out: Output, *, all_of: bool = False,
-                     topics: list[str] | None = None) -> int:
+                     topics: list[str] | None = None, namespace: Namespace = NO_NAMESPACE) -> int:
     if bool(refs) == all_of:
         out.note("give dead-letter references (from 'cxc dlq list') or --all")
         return 2
-    messages = await dead_letters(bootstrap, topics) if all_of else await fetch(bootstrap, refs)
-    rows = await replay(bootstrap, messages)
+    messages = (await dead_letters(bootstrap, topics, namespace=namespace) if all_of
+                else await fetch(bootstrap, refs, namespace=namespace))
+    rows = await replay(bootstrap, messages, namespace=namespace)
     out.rows("replayed", ["ref", "to", "event_id"], rows)
     if not out.json_lines:
         out.note(f"replayed {len(rows)}; consumers skip any already applied (deduplicated by event id). "
@@ -158,7 +165,7 @@ async def replay_cmd(bootstrap: str, refs: list[str], out: Output, *, all_of: bo
 
 
 async def purge_cmd(bootstrap: str, topics: list[str] | None, out: Output, *, yes: bool,
-                    ask: Callable[[str], str]) -> int:
+                    ask: Callable[[str], str], namespace: Namespace = NO_NAMESPACE) -> int:
     def confirm(count: int, names: list[str]) -> bool:
         if yes:
             return True
@@ -166,7 +173,7 @@ async def purge_cmd(bootstrap: str, topics: list[str] | None, out: Output, *, ye
                      "are no longer listed or replayed. Type 'purge' to confirm: ")
         return answer.strip().lower() == "purge"
 
-    purged = await purge(bootstrap, topics, confirm)
+    purged = await purge(bootstrap, topics, confirm, namespace=namespace)
     if purged is None:
         out.note("not confirmed; nothing purged")
         return 1

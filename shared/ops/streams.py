@@ -3,6 +3,9 @@
 End offsets are taken from a fetch's highwater, never from ListOffsets: the embedded broker (Tansu)
 answers ListOffsets(latest) with a figure that falls behind once producers batch (25 records in one batch
 report an end of 1), while the highwater of a fetch response is right on every broker we run.
+
+Under a topic namespace (``shared.messaging.namespace``) ``Streams`` shows only that namespace, with plain
+names: topics, partitions, messages and group ids go in and come out without the prefix.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.structs import OffsetAndMetadata
 
 from shared.messaging.kafka import bounded, close_quietly
+from shared.messaging.namespace import NO_NAMESPACE, Namespace
 
 
 @dataclass
@@ -31,8 +35,8 @@ class Message:
     headers: dict[str, bytes] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, record) -> Message:
-        return cls(record.topic, record.partition, record.offset, record.timestamp, record.key, record.value,
+    def of(cls, record, topic: str | None = None) -> Message:
+        return cls(topic or record.topic, record.partition, record.offset, record.timestamp, record.key, record.value,
                    {k: v for k, v in (record.headers or ())})
 
     @property
@@ -156,13 +160,15 @@ def reader(bootstrap: str, *, group_id: str | None = None, timeout_s: float = 10
 class Streams:
     """An open connection for one ops command: partitions, true end offsets, committed offsets, reads."""
 
-    def __init__(self, bootstrap: str, *, group_id: str | None = None, timeout_s: float = 10.0) -> None:
+    def __init__(self, bootstrap: str, *, group_id: str | None = None, timeout_s: float = 10.0,
+                 namespace: Namespace = NO_NAMESPACE) -> None:
         self.bootstrap = bootstrap
         self.timeout_s = timeout_s
+        self.ns = namespace
         self.consumer = reader(bootstrap, timeout_s=timeout_s)
         # Reads and a group's offsets use separate clients: re-assigning partitions of a consumer that has a
         # group id upsets aiokafka's group coordinator, and reads re-assign all the time.
-        self.group = reader(bootstrap, group_id=group_id, timeout_s=timeout_s) if group_id else None
+        self.group = reader(bootstrap, group_id=namespace.group(group_id), timeout_s=timeout_s) if group_id else None
 
     async def __aenter__(self) -> Streams:
         await bounded(self.consumer.start(), self.timeout_s, "ops consumer start")
@@ -179,13 +185,19 @@ class Streams:
         if self.group is not None:
             await close_quietly(self.group, self.timeout_s, "ops group client")
 
+    def _broker(self, tps: Iterable[TopicPartition]) -> list[TopicPartition]:
+        return [self.ns.tp(tp) for tp in tps]
+
+    def _plain(self, by_tp: dict[TopicPartition, Any]) -> dict[TopicPartition, Any]:
+        return {self.ns.local_tp(tp): v for tp, v in by_tp.items()}
+
     def _idle(self) -> None:
         # Pause rather than assign([]): an empty manual assignment trips aiokafka's group coordinator.
         self.consumer.pause(*self.consumer.assignment())
 
     async def topics(self) -> set[str]:
         await bounded(self.consumer._client.force_metadata_update(), self.timeout_s, "metadata")
-        return set(await bounded(self.consumer.topics(), self.timeout_s, "topics"))
+        return self.ns.locals(await bounded(self.consumer.topics(), self.timeout_s, "topics"))
 
     async def partitions(self, topics: Iterable[str]) -> list[TopicPartition]:
         existing = await self.topics()
@@ -193,13 +205,15 @@ class Streams:
         for topic in topics:
             if topic not in existing:
                 raise LookupError(f"topic {topic!r} does not exist on {self.bootstrap}")
-            tps += [TopicPartition(topic, p) for p in sorted(self.consumer.partitions_for_topic(topic) or ())]
+            found = self.consumer.partitions_for_topic(self.ns.topic(topic)) or ()
+            tps += [TopicPartition(topic, p) for p in sorted(found)]
         return tps
 
     async def end_offsets(self, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
         """True end offsets: the highwater of a fetch from each partition."""
         if not tps:
             return {}
+        tps = self._broker(tps)
         reported = await bounded(self.consumer.end_offsets(tps), self.timeout_s, "end offsets")
         self.consumer.assign(tps)
         for tp in tps:
@@ -217,7 +231,7 @@ class Streams:
                 if highwater is not None and tp not in ends:
                     ends[tp] = highwater
         self._idle()
-        return ends
+        return self._plain(ends)
 
     async def last_records(self, ends: dict[TopicPartition, int]) -> dict[TopicPartition, Message]:
         """The last record of each non-empty partition (for "last event time")."""
@@ -234,16 +248,16 @@ class Streams:
         assert self.group is not None, "Streams(group_id=...) reads a group's offsets"
         out = {}
         for tp in tps:
-            out[tp] = await bounded(self.group.committed(tp), self.timeout_s, "committed offset")
+            out[tp] = await bounded(self.group.committed(self.ns.tp(tp)), self.timeout_s, "committed offset")
         return out
 
     async def commit(self, offsets: dict[TopicPartition, int]) -> None:
         """Commit offsets for this reader's group without joining it (a "simple" commit). Once per Streams."""
         assert self.group is not None, "Streams(group_id=...) commits a group's offsets"
         if offsets:
-            self.group.assign(list(offsets))
+            self.group.assign(self._broker(offsets))
             await bounded(
-                self.group.commit({tp: OffsetAndMetadata(o, "") for tp, o in offsets.items()}),
+                self.group.commit({self.ns.tp(tp): OffsetAndMetadata(o, "") for tp, o in offsets.items()}),
                 self.timeout_s, "commit",
             )
 
@@ -254,14 +268,15 @@ class Streams:
         """Where to start: the end (now), the beginning, an offset in each partition, or a time."""
         ends = ends if ends is not None else await self.end_offsets(tps)
         if beginning:
-            return dict(await bounded(self.consumer.beginning_offsets(tps), self.timeout_s, "beginning offsets"))
+            firsts = self.consumer.beginning_offsets(self._broker(tps))
+            return self._plain(await bounded(firsts, self.timeout_s, "beginning offsets"))
         if offset is not None:
             return {tp: min(max(offset, 0), ends[tp]) for tp in tps}
         if since is not None:
-            found = await bounded(
-                self.consumer.offsets_for_times({tp: int(since.timestamp() * 1000) for tp in tps}),
+            found = self._plain(await bounded(
+                self.consumer.offsets_for_times({self.ns.tp(tp): int(since.timestamp() * 1000) for tp in tps}),
                 self.timeout_s, "offsets for times",
-            )
+            ))
             # A broker may answer with the offset of the batch holding that time; Filter.since drops the
             # earlier records of that batch.
             return {tp: min(found[tp].offset, ends[tp]) if found.get(tp) else ends[tp] for tp in tps}
@@ -271,6 +286,8 @@ class Streams:
         self, starts: dict[TopicPartition, int], stops: dict[TopicPartition, int] | None = None
     ) -> AsyncIterator[Message]:
         """Records from ``starts``; up to ``stops`` (exclusive) when given, else forever (follow)."""
+        starts = {self.ns.tp(tp): start for tp, start in starts.items()}
+        stops = None if stops is None else {self.ns.tp(tp): stop for tp, stop in stops.items()}
         pending = {tp for tp, start in starts.items() if stops is None or start < stops[tp]}
         if not pending:
             return
@@ -289,7 +306,7 @@ class Streams:
                 for record in records:
                     if stops is not None and record.offset >= stops[tp]:
                         break
-                    yield Message.of(record)
+                    yield Message.of(record, self.ns.local(record.topic))
             if stops is not None:
                 for tp in list(pending):
                     if await self.consumer.position(tp) >= stops[tp]:
@@ -299,10 +316,11 @@ class Streams:
 
 
 async def read_all(
-    bootstrap: str, topics: Iterable[str], keep: Callable[[Message], bool] = lambda m: True, timeout_s: float = 10.0
+    bootstrap: str, topics: Iterable[str], keep: Callable[[Message], bool] = lambda m: True, timeout_s: float = 10.0,
+    namespace: Namespace = NO_NAMESPACE,
 ) -> list[Message]:
     """Everything now in ``topics`` (beginning to the true end) that ``keep`` accepts."""
-    async with Streams(bootstrap, timeout_s=timeout_s) as streams:
+    async with Streams(bootstrap, timeout_s=timeout_s, namespace=namespace) as streams:
         tps = await streams.partitions(topics)
         ends = await streams.end_offsets(tps)
         starts = await streams.start_offsets(tps, beginning=True, ends=ends)

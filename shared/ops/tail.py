@@ -7,6 +7,7 @@ from contextlib import aclosing
 from datetime import datetime
 
 from shared.events.topics import TOPICS
+from shared.messaging.namespace import NO_NAMESPACE, Namespace
 from shared.ops.render import Output
 from shared.ops.streams import Filter, Streams
 
@@ -14,17 +15,18 @@ from shared.ops.streams import Filter, Streams
 async def tail(
     bootstrap: str, topics: list[str] | None, out: Output, *, keep: Filter | None = None, offset: int | None = None,
     since: datetime | None = None, beginning: bool = False, follow: bool = True, limit: int | None = None,
-    ready: Callable[[], None] | None = None, timeout_s: float = 10.0,
+    ready: Callable[[], None] | None = None, timeout_s: float = 10.0, namespace: Namespace = NO_NAMESPACE,
 ) -> int:
     """Print matching events; return how many. Starts from now unless an offset, a time or the beginning
     is given; stops after ``limit`` matches, or at the current end when not following."""
     shown = 0
-    async with Streams(bootstrap, timeout_s=timeout_s) as streams:
+    async with Streams(bootstrap, timeout_s=timeout_s, namespace=namespace) as streams:
         if not topics:
             existing = await streams.topics()
             topics = [t for t in TOPICS if t in existing]
             if not topics:
-                raise LookupError(f"no registry topic exists on {bootstrap} (cxc topics create makes them)")
+                where = f"{bootstrap} in topic namespace {namespace.prefix!r}" if namespace else bootstrap
+                raise LookupError(f"no registry topic exists on {where} (cxc topics create makes them)")
         tps = await streams.partitions(topics)
         ends = await streams.end_offsets(tps)
         starts = await streams.start_offsets(tps, offset=offset, since=since, beginning=beginning, ends=ends)

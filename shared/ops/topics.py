@@ -11,6 +11,7 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from shared.events.topics import TOPICS
 from shared.messaging.kafka import bounded, close_quietly
+from shared.messaging.namespace import NO_NAMESPACE, Namespace
 from shared.ops.render import Output
 from shared.ops.streams import Streams
 
@@ -31,35 +32,37 @@ def human_ms(value: str | None) -> str:
     return f"{ms}ms"
 
 
-async def retention(bootstrap: str, names: list[str], timeout_s: float = 10.0) -> dict[str, str | None]:
+async def retention(bootstrap: str, names: list[str], timeout_s: float = 10.0,
+                    namespace: Namespace = NO_NAMESPACE) -> dict[str, str | None]:
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000))
     await bounded(admin.start(), timeout_s, "admin start")
     found: dict[str, str | None] = dict.fromkeys(names)
     try:
         # All configs: the embedded broker drops the connection when asked for named ones.
         responses = await bounded(
-            admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, n) for n in names]),
+            admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, namespace.topic(n)) for n in names]),
             timeout_s, "describe configs",
         )
         for response in responses:
             for error_code, _message, _type, name, entries, *_ in response.resources:
                 for entry in entries if error_code == 0 else ():
                     if entry[0] == "retention.ms":
-                        found[name] = entry[1]
+                        found[namespace.local(name)] = entry[1]
     finally:
         await close_quietly(admin, timeout_s, "admin")
     return found
 
 
-async def describe_rows(bootstrap: str, names: list[str] | None = None, timeout_s: float = 10.0) -> list[dict]:
+async def describe_rows(bootstrap: str, names: list[str] | None = None, timeout_s: float = 10.0,
+                        namespace: Namespace = NO_NAMESPACE) -> list[dict]:
     names = names or [n for t in TOPICS.values() for n in (t.name, t.dlq)]
-    async with Streams(bootstrap, timeout_s=timeout_s) as streams:
+    async with Streams(bootstrap, timeout_s=timeout_s, namespace=namespace) as streams:
         existing = await streams.topics()
         present = [n for n in names if n in existing]
         tps = await streams.partitions(present)
         ends = await streams.end_offsets(tps)
         begins = await streams.start_offsets(tps, beginning=True, ends=ends)
-    kept = await retention(bootstrap, present, timeout_s) if present else {}
+    kept = await retention(bootstrap, present, timeout_s, namespace) if present else {}
     rows = []
     for name in names:
         declared = _registry(name)
@@ -78,8 +81,8 @@ async def describe_rows(bootstrap: str, names: list[str] | None = None, timeout_
     return rows
 
 
-async def describe(bootstrap: str, names: list[str] | None, out: Output) -> int:
-    rows = await describe_rows(bootstrap, names)
+async def describe(bootstrap: str, names: list[str] | None, out: Output, namespace: Namespace = NO_NAMESPACE) -> int:
+    rows = await describe_rows(bootstrap, names, namespace=namespace)
     out.rows("topics", ["topic", "partitions", "declared_partitions", "key", "messages", "per_partition",
                         "retention", "state"], rows)
     return 0 if all(r["state"] == "ok" for r in rows) else 1

@@ -13,13 +13,15 @@ import httpx
 from aiokafka import TopicPartition
 
 from shared.events.topics import TOPICS
+from shared.messaging.namespace import NO_NAMESPACE, Namespace
 from shared.ops.lag import consumer_groups
 from shared.ops.render import Output
 from shared.ops.streams import Message, Streams
 
 
-async def events_of(bootstrap: str, correlation_id: str, timeout_s: float = 10.0) -> list[Message]:
-    async with Streams(bootstrap, timeout_s=timeout_s) as streams:
+async def events_of(bootstrap: str, correlation_id: str, timeout_s: float = 10.0,
+                    namespace: Namespace = NO_NAMESPACE) -> list[Message]:
+    async with Streams(bootstrap, timeout_s=timeout_s, namespace=namespace) as streams:
         existing = await streams.topics()
         names = [n for t in TOPICS.values() for n in (t.name, t.dlq) if n in existing]
         tps = await streams.partitions(names)
@@ -29,14 +31,15 @@ async def events_of(bootstrap: str, correlation_id: str, timeout_s: float = 10.0
     return sorted(found, key=lambda m: (m.time, m.topic, m.partition, m.offset))
 
 
-async def consumed_by(bootstrap: str, messages: list[Message], timeout_s: float = 10.0) -> dict[str, list[str]]:
+async def consumed_by(bootstrap: str, messages: list[Message], timeout_s: float = 10.0,
+                      namespace: Namespace = NO_NAMESPACE) -> dict[str, list[str]]:
     """For each message ref, the consumer groups whose committed offset is past it."""
     tps = sorted({TopicPartition(m.topic, m.partition) for m in messages if not m.topic.endswith(".dlq")})
     seen: dict[str, list[str]] = {m.ref: [] for m in messages}
     if not tps:
         return seen
-    for group in await consumer_groups(bootstrap, timeout_s):
-        async with Streams(bootstrap, group_id=group, timeout_s=timeout_s) as streams:
+    for group in await consumer_groups(bootstrap, timeout_s, namespace):
+        async with Streams(bootstrap, group_id=group, timeout_s=timeout_s, namespace=namespace) as streams:
             committed = await streams.committed(tps)
         for m in messages:
             position = committed.get(TopicPartition(m.topic, m.partition))
@@ -62,9 +65,10 @@ async def deliveries(client: httpx.AsyncClient, event_ids: list[str]) -> list[di
     return rows
 
 
-async def trace_rows(bootstrap: str, correlation_id: str, notifications: httpx.AsyncClient | None = None) -> list[dict]:
-    messages = await events_of(bootstrap, correlation_id)
-    seen = await consumed_by(bootstrap, messages)
+async def trace_rows(bootstrap: str, correlation_id: str, notifications: httpx.AsyncClient | None = None,
+                     namespace: Namespace = NO_NAMESPACE) -> list[dict]:
+    messages = await events_of(bootstrap, correlation_id, namespace=namespace)
+    seen = await consumed_by(bootstrap, messages, namespace=namespace)
     rows = [
         {
             "time": m.time.isoformat(), "ref": m.ref, "type": m.event_type, "subject": m.subject,
@@ -81,17 +85,17 @@ async def trace_rows(bootstrap: str, correlation_id: str, notifications: httpx.A
 
 
 async def trace(bootstrap: str, correlation_id: str, out: Output, *, notifications_url: str | None = None,
-                api_key: str | None = None) -> int:
+                api_key: str | None = None, namespace: Namespace = NO_NAMESPACE) -> int:
     client = None
     if notifications_url and api_key:
         client = httpx.AsyncClient(base_url=notifications_url, timeout=5.0,
                                    headers={"Authorization": f"Bearer {api_key}"})
     try:
         try:
-            rows = await trace_rows(bootstrap, correlation_id, client)
+            rows = await trace_rows(bootstrap, correlation_id, client, namespace)
         except httpx.HTTPError as exc:
             out.note(f"[yellow]notifications API unavailable ({exc!r}); events only[/yellow]")
-            rows = await trace_rows(bootstrap, correlation_id)
+            rows = await trace_rows(bootstrap, correlation_id, namespace=namespace)
     finally:
         if client is not None:
             await client.aclose()

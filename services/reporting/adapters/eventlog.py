@@ -12,6 +12,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from shared.events import EventDecodeError, decode
 from shared.events.envelope import Envelope
 from shared.messaging.kafka import bounded, close_quietly
+from shared.messaging.namespace import NO_NAMESPACE, Namespace
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +39,9 @@ class TopicHistory:
     """The topics from their first offset: ``read`` applies every decodable event up to the offsets the
     broker reports as the end when it is called, and returns where it stopped, to resume from there."""
 
-    def __init__(self, bootstrap: str, topics: list[str], timeout_s: float = 10.0, allow_truncated: bool = False) -> None:
-        self.bootstrap, self.topics, self.timeout_s = bootstrap, topics, timeout_s
+    def __init__(self, bootstrap: str, topics: list[str], timeout_s: float = 10.0, allow_truncated: bool = False,
+                 namespace: Namespace = NO_NAMESPACE) -> None:
+        self.bootstrap, self.topics, self.timeout_s = bootstrap, namespace.topics(topics), timeout_s
         self.allow_truncated = allow_truncated
         self.skipped = 0
 
@@ -117,13 +119,15 @@ class OutboxHistory:
         return position
 
 
-async def tail(bootstrap: str, topics: list[str], timeout_s: float = 10.0) -> AsyncIterator[tuple[str, Envelope | None]]:
+async def tail(bootstrap: str, topics: list[str], timeout_s: float = 10.0,
+               namespace: Namespace = NO_NAMESPACE) -> AsyncIterator[tuple[str, Envelope | None]]:
     """Events as they arrive from now on: (topic, envelope), with ("", None) once positioned and then
-    whenever nothing arrived for a second, and (topic, None) for an undecodable record."""
+    whenever nothing arrived for a second, and (topic, None) for an undecodable record. Topics are plain
+    names, in and out."""
     consumer = groupless_consumer(bootstrap, timeout_s, "reporting-stream")
     await bounded(consumer.start(), timeout_s * 3, "stream consumer start")
     try:
-        tps = await partitions(consumer, topics, timeout_s)
+        tps = await partitions(consumer, namespace.topics(topics), timeout_s)
         consumer.assign(tps)
         await consumer.seek_to_end(*tps)
         for tp in tps:  # resolve the end now, so that everything published after this yield is seen
@@ -138,9 +142,10 @@ async def tail(bootstrap: str, topics: list[str], timeout_s: float = 10.0) -> As
                 yield "", None  # a heartbeat, so the caller can notice a gone client
             for tp, records in batches.items():
                 for record in records:
+                    topic = namespace.local(tp.topic) or tp.topic
                     try:
-                        yield tp.topic, decode(record.value)
+                        yield topic, decode(record.value)
                     except EventDecodeError:
-                        yield tp.topic, None
+                        yield topic, None
     finally:
         await close_quietly(consumer, timeout_s, "stream consumer")

@@ -61,7 +61,7 @@ async def stream_events(
     names = [t for t in TOPICS if not topic or t in topic]
 
     async def events() -> AsyncIterator[str]:
-        source = eventlog.tail(settings.kafka_bootstrap, names, settings.broker_timeout_s)
+        source = eventlog.tail(settings.kafka_bootstrap, names, settings.broker_timeout_s, settings.namespace)
         ready = False
         try:
             async for name, envelope in source:
@@ -82,7 +82,7 @@ async def stream_events(
 @router.get("/v1/stream/lag", summary="Consumer lag per consumer group (service) and topic; ops and coordinators")
 async def consumer_lag(request: Request, who: OpsDep) -> dict:
     settings = request.app.state.service.settings
-    rows = await lag_rows(settings.kafka_bootstrap, timeout_s=settings.broker_timeout_s)
+    rows = await lag_rows(settings.kafka_bootstrap, timeout_s=settings.broker_timeout_s, namespace=settings.namespace)
     groups: dict[str, dict[str, int]] = {}
     for row in rows:
         by_topic = groups.setdefault(row["group"], {})
