@@ -43,6 +43,7 @@ HTTP_LATENCY = Histogram(
     "cxc_http_request_duration_seconds", "HTTP request latency", ["service", "method", "route"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
+HOUSEKEEPING_PRUNED = Counter("cxc_housekeeping_pruned_total", "Rows removed by housekeeping", ["service", "table"])
 PERIODIC_RUNS = Counter("cxc_periodic_runs_total", "Rounds of periodic workers, by outcome", ["worker", "outcome"])
 PERIODIC_CONSECUTIVE_FAILURES = Gauge(
     "cxc_periodic_consecutive_failures", "Failed rounds in a row of a periodic worker (0 after a success)", ["worker"]

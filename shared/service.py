@@ -26,9 +26,10 @@ from shared import correlation, logs, metrics, problems
 from shared.auth import key_replica_handlers, public, public_reason, takes_optional_key
 from shared.gate import Gate, flat_routes
 from shared.db import create_pool, migrate
+from shared.housekeeping import Pruning, run_housekeeping
 from shared.keysigning import KeySigner, KeyVerifier, configure_signer
 from shared.messaging.consumer import BatchHandler, ConsumerRunner, Handler
-from shared.messaging.kafka import broker_reachable
+from shared.messaging.kafka import BrokerMonitor
 from shared.messaging.outbox import OutboxRelay
 from shared.settings import ServiceSettings
 
@@ -61,9 +62,13 @@ class Service:
     # Other long-running loops of the service (expiry sweeps, reminder and webhook senders): each is called
     # with the started service and runs until cancelled; if one fails, the process exits non-zero.
     workers: Sequence[tuple[str, Callable[[Service], Awaitable[None]]]] = ()
+    # Expired rows of the service's own tables, pruned by its housekeeping job with the runtime tables'
+    # (shared/housekeeping.py).
+    housekeeping: Sequence[Pruning] = ()
     pool: asyncpg.Pool | None = field(default=None, init=False)
     fatal: BaseException | None = field(default=None, init=False)
     runners: list[ConsumerRunner] = field(default_factory=list, init=False)
+    broker: BrokerMonitor | None = field(default=None, init=False)
     _tasks: list[asyncio.Task] = field(default_factory=list, init=False)
     _server: uvicorn.Server | None = field(default=None, init=False)
 
@@ -73,6 +78,10 @@ class Service:
         s = self.settings
         self.pool = await create_pool(s.database_url, s.db_schema, min_size=s.db_pool_min, max_size=s.db_pool_max)
         await migrate(self.pool, s.db_schema, self.migrations)
+        self.broker = BrokerMonitor(s.kafka_bootstrap, timeout_s=min(s.broker_timeout_s, 5.0),
+                                    interval_s=s.broker_probe_interval_s)
+        self.broker.start()
+        self._spawn("broker-monitor", self.broker.run())
         if self.on_startup:
             await self.on_startup(self)
         if self.publishes:
@@ -99,6 +108,7 @@ class Service:
             self._spawn(spec.name, runner.run())
         for name, worker in self.workers:
             self._spawn(name, worker(self))
+        self._spawn("housekeeping", run_housekeeping(self))
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -108,6 +118,9 @@ class Service:
                 await task
         self._tasks.clear()
         self.runners.clear()
+        if self.broker is not None:
+            await self.broker.close()
+            self.broker = None
         if self.pool is not None:
             await self.pool.close()
             self.pool = None
@@ -210,11 +223,8 @@ class Service:
         @router.get("/readyz")
         @public("readiness probe")
         async def readyz():
-            checks = {"database": await self._db_ok(), "broker": await broker_reachable(self.settings.kafka_bootstrap)}
-            checks["workers"] = self.fatal is None and all(not t.done() for t in self._tasks)
-            checks["consumers"] = all(r.assigned for r in self.runners)
-            ready = all(checks.values())
-            return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
+            body = await self.readiness()
+            return JSONResponse(body, status_code=200 if body["ready"] else 503)
 
         @router.get("/metrics")
         @public("Prometheus scrape: aggregate counters, no personal data")
@@ -222,6 +232,54 @@ class Service:
             return PlainTextResponse(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
         return router
+
+    async def readiness(self) -> dict:
+        """What /readyz answers: each check as "ok" or, in words, what is wrong or awaited.
+
+        The database and the workers must be up. The broker is a hard dependency only of a service with
+        consumers, which cannot do their work without it. One without (registration) stays ready while the
+        broker is away: its writes wait in the outbox, which the relay drains once the broker is back, so it
+        says "degraded" and shows that backlog (also in the cxc_outbox_pending/_oldest_pending_age metrics).
+        Nothing here calls the broker: the broker monitor's last verdict is read."""
+        checks: dict[str, str] = {"database": "ok" if await self._db_ok() else "not answering"}
+        broker = self.broker.describe() if self.broker is not None else "not started"
+        checks["broker"] = broker
+        stopped = [t.get_name() for t in self._tasks if t.done()]
+        checks["workers"] = "ok" if self.fatal is None and not stopped else f"stopped: {', '.join(stopped) or 'failed'}"
+        for runner in self.runners:
+            if broker != "ok":
+                checks[f"consumer {runner.name}"] = f"broker {broker}"
+            else:
+                checks[f"consumer {runner.name}"] = "ok" if runner.assigned else runner.state
+        body: dict = {}
+        degraded = []
+        if broker != "ok" and not self.runners:
+            degraded.append("broker")
+        if self.publishes and checks["database"] == "ok" and (backlog := await self._outbox_backlog()) is not None:
+            body["outbox"] = backlog
+            if "broker" in degraded:
+                checks["broker"] = (f"{broker}; degraded: writes wait in the outbox ({backlog['pending']} pending, "
+                                    f"oldest {backlog['oldest_pending_age_s']:.0f}s)")
+        failing = [name for name, verdict in checks.items() if verdict != "ok" and name not in degraded]
+        ready = not failing
+        body = {"ready": ready, "status": "not ready" if failing else "degraded" if degraded else "ok",
+                "checks": checks, **body}
+        if failing:
+            body["failing"] = failing
+        if degraded:
+            body["degraded"] = degraded
+        return body
+
+    async def _outbox_backlog(self) -> dict | None:
+        try:
+            async with self.pool.acquire(timeout=2) as conn:
+                row = await conn.fetchrow(
+                    """SELECT count(*) AS pending, coalesce(extract(epoch FROM now() - min(created_at)), 0) AS age
+                       FROM outbox WHERE published_at IS NULL""", timeout=2,
+                )
+        except Exception:
+            return None
+        return {"pending": row["pending"], "oldest_pending_age_s": round(float(row["age"]), 1)}
 
     async def _db_ok(self) -> bool:
         if self.pool is None:

@@ -33,6 +33,9 @@ _PLACEHOLDER_WORDS = ("changeme", "change-me", "change_me", "replace", "placehol
                       "${")
 _PLACEHOLDER_PREFIXES = ("dev-", "dev_", "test-", "test_", "demo-", "demo_", "sample")
 DEV_ENVS = ("dev", "test")
+# Processed-event markers are kept at least this much longer than published outbox rows (see
+# ServiceSettings._markers_outlive_the_outbox); the housekeeping interval may not exceed it.
+MARKER_MARGIN_DAYS = 1.0
 
 
 @dataclass(frozen=True)
@@ -149,6 +152,18 @@ class ServiceSettings(BaseSettings):
     # slow handler statement is cancelled by PostgreSQL, retried and dead-lettered (shared/messaging/consumer.py).
     consumer_statement_timeout_s: float = Field(20.0, gt=0, validation_alias=_shared("CONSUMER_STATEMENT_TIMEOUT_S"))
     relay_poll_interval_s: float = Field(0.5, validation_alias=_shared("RELAY_POLL_INTERVAL_S"))
+    # /readyz reads the verdict of one long-lived metadata client probing this often (shared/messaging/kafka.py).
+    broker_probe_interval_s: float = Field(2.0, gt=0, validation_alias=_shared("BROKER_PROBE_INTERVAL_S"))
+    # Housekeeping (shared/housekeeping.py). Shared CXC_ names, not per service: one service's markers dedupe
+    # the events of every other service's outbox, so all of them must agree on the horizons.
+    outbox_retention_days: float = Field(7.0, gt=0, validation_alias=_shared("OUTBOX_RETENTION_DAYS"))
+    processed_events_retention_days: float = Field(
+        30.0, gt=0, validation_alias=_shared("PROCESSED_EVENTS_RETENTION_DAYS")
+    )
+    housekeeping_interval_s: float = Field(
+        3600.0, gt=0, le=MARKER_MARGIN_DAYS * 86400, validation_alias=_shared("HOUSEKEEPING_INTERVAL_S")
+    )
+    housekeeping_batch_size: int = Field(1000, ge=1, le=100_000, validation_alias=_shared("HOUSEKEEPING_BATCH_SIZE"))
     # Request limits (shared/gate.py, shared/limits.py), per service: e.g. CXC_MATCHMAKING_MAX_BODY_BYTES.
     max_body_bytes: int = Field(1_000_000, ge=1024, description="Request body cap (413 above it)")
     rate_limit_requests: int = Field(600, ge=1, description="Requests (batch items) per API key per window")
@@ -192,6 +207,20 @@ class ServiceSettings(BaseSettings):
                 load_public_key(self.key_signing_public_key.get_secret_value())
             except KeySigningError as exc:
                 raise InsecureConfiguration(f"{self.service} refuses to start: {exc}") from None
+        return self
+
+    @model_validator(mode="after")
+    def _markers_outlive_the_outbox(self):
+        # An outbox row can be published again until it is pruned (the relay is at-least-once; `cxc run`
+        # replays whole outboxes), and only its marker makes a consumer skip it: markers must outlive the rows,
+        # by a margin covering a housekeeping interval and clock skew between services.
+        if self.processed_events_retention_days < self.outbox_retention_days + MARKER_MARGIN_DAYS:
+            raise ValueError(
+                f"{self.service} refuses to start: CXC_PROCESSED_EVENTS_RETENTION_DAYS "
+                f"({self.processed_events_retention_days:g}) must be at least CXC_OUTBOX_RETENTION_DAYS "
+                f"({self.outbox_retention_days:g}) + {MARKER_MARGIN_DAYS:g}, or a republished event would be "
+                "applied twice"
+            )
         return self
 
     @property

@@ -82,9 +82,13 @@ class _CommitOnRevoke(ConsumerRebalanceListener):
     async def on_partitions_revoked(self, revoked) -> None:
         await self.runner.commit(only=set(revoked))
         self.runner.forget(revoked)
+        if revoked:
+            self.runner.assigned = False
+            self.runner.state = "waiting for partition assignment (rebalancing)"
 
     async def on_partitions_assigned(self, assigned) -> None:
         self.runner.assigned = True
+        self.runner.state = f"assigned {len(assigned)} partitions"
         log.info("%s assigned %s", self.runner.name, sorted(f"{tp.topic}[{tp.partition}]" for tp in assigned))
 
 
@@ -132,6 +136,7 @@ class ConsumerRunner:
         self._processed: dict[TopicPartition, int] = {}
         self._committed: dict[TopicPartition, int] = {}
         self.assigned = False  # joined its group and got partitions: what readiness waits for
+        self.state = "not started"  # what it is doing or waiting for, in words (/readyz)
 
     async def run(self) -> None:
         """Consume until cancelled (graceful: commits what was processed) or stalled (raises)."""
@@ -148,9 +153,11 @@ class ConsumerRunner:
         )
         self._dlq_producer = new_producer(self.bootstrap, f"{self.name}-dlq", self.timeout_s)
         try:
+            self.state = "connecting to the broker"
             await bounded(self._consumer.start(), self.timeout_s * 3, f"{self.name} consumer start")
             await bounded(self._dlq_producer.start(), self.timeout_s, f"{self.name} DLQ producer start")
             self._consumer.subscribe(self.namespace.topics(self.topics), listener=_CommitOnRevoke(self))
+            self.state = "waiting for partition assignment"
             while True:
                 batches = await self._consumer.getmany(timeout_ms=500, max_records=self.max_records)
                 for tp, records in batches.items():

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Iterable, Mapping
+from datetime import UTC, datetime
 from typing import TypeVar
 
 from aiokafka import AIOKafkaProducer
@@ -113,3 +115,75 @@ async def broker_reachable(bootstrap: str, timeout_s: float = 2.0) -> bool:
         return False
     finally:
         await close_quietly(client, timeout_s, "metadata client")
+
+
+class BrokerMonitor:
+    """The service's one long-lived metadata client, probing the broker in the background.
+
+    ``/readyz`` reads the last verdict instead of opening a client per probe: probes stay cheap and never
+    wait on a dead broker, and a load balancer probing every second adds no connections. The client is
+    created once (``start``, from the service's lifespan) and reconnects by itself: a failed metadata call
+    is retried on the next round over fresh connections to the known brokers (or the bootstrap list, until
+    one answered). ``clients_created`` counts the clients, so tests can hold it to one.
+    """
+
+    def __init__(self, bootstrap: str, *, timeout_s: float = 2.0, interval_s: float = 2.0) -> None:
+        self.bootstrap = bootstrap
+        self.timeout_s = timeout_s
+        self.interval_s = interval_s
+        self.clients_created = 0
+        self.reachable: bool | None = None  # None: not probed yet
+        self.down_since: float | None = None  # wall-clock time of the first failed probe of this outage
+        self.last_error: str | None = None
+        self._client: AIOKafkaClient | None = None
+        self._bootstrapped = False
+
+    def start(self) -> None:
+        if self._client is None:
+            self._client = AIOKafkaClient(
+                bootstrap_servers=self.bootstrap, client_id="cxc-broker-monitor",
+                request_timeout_ms=int(self.timeout_s * 1000),
+            )
+            self.clients_created += 1
+
+    async def run(self) -> None:
+        """Probe every ``interval_s`` until cancelled; never raises otherwise."""
+        self.start()
+        while True:
+            await self.probe()
+            await asyncio.sleep(self.interval_s)
+
+    async def probe(self) -> bool:
+        assert self._client is not None, "start() creates the client"
+        try:
+            if not self._bootstrapped:
+                await bounded(self._client.bootstrap(), self.timeout_s, "broker monitor bootstrap")
+                self._bootstrapped = True
+            await bounded(self._client.fetch_all_metadata(), self.timeout_s, "broker monitor metadata")
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            if self.reachable is not False:
+                log.warning("broker %s unreachable: %s", self.bootstrap, exc)
+                self.down_since = time.time()
+            self.reachable, self.last_error = False, f"{type(exc).__name__}: {exc}"[:200]
+            return False
+        if self.reachable is False:
+            log.info("broker %s reachable again", self.bootstrap)
+        self.reachable, self.down_since, self.last_error = True, None, None
+        return True
+
+    def describe(self) -> str:
+        """``ok``, or what is wrong, for /readyz."""
+        if self.reachable:
+            return "ok"
+        if self.reachable is None:
+            return "not probed yet"
+        since = datetime.fromtimestamp(self.down_since or time.time(), UTC).isoformat(timespec="seconds")
+        return f"unreachable since {since}"
+
+    async def close(self) -> None:
+        if self._client is not None:
+            client, self._client = self._client, None
+            self._bootstrapped = False
+            await close_quietly(client, self.timeout_s, "broker monitor")

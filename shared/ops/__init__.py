@@ -116,7 +116,7 @@ def cmd_dlq_replay(args) -> int:
     from shared.ops import dlq
 
     return _run(dlq.replay_cmd(_bootstrap(args), args.refs, _output(args), all_of=args.all, topics=args.topic,
-                               namespace=_namespace(args)))
+                               namespace=_namespace(args), force=args.force))
 
 
 def cmd_dlq_purge(args) -> int:
@@ -184,6 +184,9 @@ def register(sub) -> None:
     replay.add_argument("refs", nargs="*", metavar="REF")
     replay.add_argument("--all", action="store_true", help="every dead letter not purged")
     replay.add_argument("--topic", action="append", help="with --all: only this topic's dead letters")
+    replay.add_argument("--force", action="store_true",
+                        help="also replay events older than the processed-event marker horizon "
+                             "(CXC_PROCESSED_EVENTS_RETENTION_DAYS), which consumers may apply a second time")
     replay.set_defaults(fn=cmd_dlq_replay)
     purge = dlq.add_parser("purge", parents=[common], help="hide every current dead letter from list and replay")
     purge.add_argument("topics", nargs="*", metavar="TOPIC", help="a topic or its .dlq (default: all)")

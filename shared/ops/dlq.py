@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 from aiokafka import TopicPartition
 
 from shared.events.topics import TOPICS
+from shared.housekeeping import MARKER_RETENTION_VAR, marker_horizon
 from shared.messaging.kafka import bounded, close_quietly, new_producer
 from shared.messaging.namespace import NO_NAMESPACE, Namespace
 from shared.ops.render import Output
@@ -149,13 +151,34 @@ async def show_cmd(bootstrap: str, ref: str, out: Output, namespace: Namespace =
     return 0
 
 
+def beyond_horizon(messages: list[Message], horizon: timedelta, now: datetime | None = None) -> list[Message]:
+    """Dead letters of events older than the processed-event marker horizon. Replay re-publishes to the
+    original topic, so every consumer group of it gets the event again; the groups that applied it back
+    then skip it only while they still hold its marker, which housekeeping prunes after the horizon.
+    The event's own time is the earliest any of them can have applied it, so it is the safe age to judge."""
+    limit = (now or datetime.now(UTC)) - horizon
+    return [m for m in messages if m.time < limit]
+
+
 async def replay_cmd(bootstrap: str, refs: list[str], out: Output, *, all_of: bool = False,
-                     topics: list[str] | None = None, namespace: Namespace = NO_NAMESPACE) -> int:
+                     topics: list[str] | None = None, namespace: Namespace = NO_NAMESPACE, force: bool = False,
+                     horizon: timedelta | None = None) -> int:
     if bool(refs) == all_of:
         out.note("give dead-letter references (from 'cxc dlq list') or --all")
         return 2
     messages = (await dead_letters(bootstrap, topics, namespace=namespace) if all_of
                 else await fetch(bootstrap, refs, namespace=namespace))
+    horizon = horizon if horizon is not None else marker_horizon()
+    if not force and (old := beyond_horizon(messages, horizon)):
+        days = horizon.total_seconds() / 86400
+        out.note(
+            f"refused: {len(old)} of these dead letters hold events older than {days:g} days "
+            f"({', '.join(m.ref for m in old[:5])}{', …' if len(old) > 5 else ''}). Consumers forget the events "
+            f"they applied after {days:g} days ({MARKER_RETENTION_VAR}), so a consumer that applied one of "
+            "them back then would apply it again. Nothing was replayed. Check that a second application is "
+            "harmless, then replay with --force, or replay only the younger ones by reference."
+        )
+        return 1
     rows = await replay(bootstrap, messages, namespace=namespace)
     out.rows("replayed", ["ref", "to", "event_id"], rows)
     if not out.json_lines:

@@ -92,9 +92,13 @@ async def store_response(
     )
 
 
-async def forget_idempotency_keys(conn: asyncpg.Connection, older_than_hours: float) -> int:
+async def forget_idempotency_keys(conn: asyncpg.Connection, older_than_hours: float, limit: int) -> int:
+    """Delete at most ``limit`` of the oldest keys past their time (one housekeeping batch)."""
     status = await conn.execute(
-        "DELETE FROM idempotency_keys WHERE created_at < now() - make_interval(secs => $1)", older_than_hours * 3600
+        """DELETE FROM idempotency_keys WHERE (api_key_id, idem_key) IN (
+               SELECT api_key_id, idem_key FROM idempotency_keys
+               WHERE created_at < now() - make_interval(secs => $1) ORDER BY created_at LIMIT $2)""",
+        older_than_hours * 3600, limit,
     )
     return int(status.split()[-1])
 
