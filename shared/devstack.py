@@ -324,6 +324,7 @@ class DevStack:
         (self.home / "dev.json").write_text(
             json.dumps({
                 "urls": urls, "keys": keys, "database_url": dsn, "kafka_bootstrap": bootstrap,
+                "topic_namespace": Namespace.from_env().prefix,
                 "internal_urls": getattr(self, "internal_urls", {}),
                 # For ops scripts and the chaos tests: where the embedded infrastructure lives.
                 "embedded": {

@@ -15,6 +15,7 @@ from services.registration.bootstrap import build
 from services.registration.settings import RegistrationSettings
 from shared import auth as api_keys
 from shared.events import encode
+from shared.messaging.namespace import NO_NAMESPACE, Namespace
 from shared.ops.render import Output
 
 BODY = {
@@ -45,15 +46,15 @@ async def registration(database_url: str, kafka_bootstrap: str):
         await asyncio.wait_for(service.stop(), 15)
 
 
-async def produce(bootstrap: str, envelopes, *, linger_ms: int = 50) -> None:
-    """Produce envelopes as the relay does; a linger makes the producer batch them."""
+async def produce(bootstrap: str, envelopes, *, linger_ms: int = 50, namespace: Namespace = NO_NAMESPACE) -> None:
+    """Produce envelopes as the relay does (in ``namespace``); a linger makes the producer batch them."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=linger_ms)
     await producer.start()
     try:
         sends = []
         for env in envelopes:
             key, value, headers = encode(env)
-            sends.append(await producer.send(env.topic.name, value, key=key, headers=headers))
+            sends.append(await producer.send(namespace.topic(env.topic.name), value, key=key, headers=headers))
         await asyncio.gather(*sends)
     finally:
         await producer.stop()

@@ -12,14 +12,16 @@ import httpx
 import pytest
 
 from tests.e2e.test_stack import PARTICIPANT, Stack, poll, stack_home
+from shared.messaging.namespace import Namespace
 from tests.helpers import read_all
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
-def stack():
+def stack(stack_infra):
     s = Stack(stack_home("cxc-e2e-mm-"))
+    s.extra_env.update(stack_infra)
     s.start()
     yield s
     if s.proc and s.proc.poll() is None:
@@ -70,6 +72,7 @@ def test_register_join_request_accept_schedule_agenda(stack):
                     headers={**stack.key("gaia"), "Accept": "text/calendar"})
     assert ics.headers["content-type"].startswith("text/calendar") and "BEGIN:VEVENT" in ics.text
 
-    events = asyncio.run(read_all(stack.dev["kafka_bootstrap"], "cxc.meetings", expect=3))
+    meetings = Namespace(stack.dev["topic_namespace"]).topic("cxc.meetings")
+    events = asyncio.run(read_all(stack.dev["kafka_bootstrap"], meetings, expect=3))
     types = [json.loads(e.value)["type"] for e in events if json.loads(e.value)["subject"] == aid]
     assert {"meeting.requested", "meeting.accepted", "meeting.scheduled"} <= set(types)

@@ -84,8 +84,9 @@ def poll(fn, timeout: float = 20.0, interval: float = 0.05):
 
 
 @pytest.fixture(scope="module")
-def stack():
+def stack(stack_infra):
     s = Stack(stack_home("cxc-e2e-"))
+    s.extra_env.update(stack_infra)
     s.start()
     yield s
     if s.proc and s.proc.poll() is None:

@@ -48,8 +48,11 @@ REASONS = {
 }
 
 
-async def test_each_kind_of_poison_goes_to_the_dlq_with_a_reason_and_consumption_goes_on(database_url, kafka_bootstrap):
-    await ensure_topics(kafka_bootstrap, [(TOPIC, 4), (f"{TOPIC}.dlq", 4)])
+async def test_each_kind_of_poison_goes_to_the_dlq_with_a_reason_and_consumption_goes_on(
+    database_url, kafka_bootstrap, topic_namespace
+):
+    await ensure_topics(kafka_bootstrap, [(TOPIC, 4), (f"{TOPIC}.dlq", 4)], namespace=topic_namespace)
+    topic = topic_namespace.topic(TOPIC)
     pool = await create_pool(database_url, "badinput", max_size=4)
     await migrate(pool, "badinput", None)
     await pool.execute("CREATE TABLE effects (subject text NOT NULL)")
@@ -63,21 +66,22 @@ async def test_each_kind_of_poison_goes_to_the_dlq_with_a_reason_and_consumption
     good = f"good-{uuid.uuid4()}"
     try:
         for key, value in poisons.values():
-            await (await producer.send(TOPIC, value, key=key))
+            await (await producer.send(topic, value, key=key))
         key, value, _ = encode(new_envelope(participant_registered(good), source="/test"))
-        await (await producer.send(TOPIC, value, key=key))
+        await (await producer.send(topic, value, key=key))
     finally:
         await producer.stop()
 
     runner = ConsumerRunner("badinput", pool, {"participant.registered": apply}, topics=[TOPIC],
-                            bootstrap=kafka_bootstrap, session_timeout_ms=6000, max_retries=1, retry_base_s=0.01)
+                            bootstrap=kafka_bootstrap, session_timeout_ms=6000, max_retries=1, retry_base_s=0.01,
+                            namespace=topic_namespace)
     task = asyncio.create_task(runner.run())
     try:
         async def good_applied():
             return await pool.fetchval("SELECT count(*) FROM effects WHERE subject = $1", good)
 
         assert await eventually(good_applied, timeout=30) == 1
-        dead = await read_all(kafka_bootstrap, f"{TOPIC}.dlq", expect=len(poisons))
+        dead = await read_all(kafka_bootstrap, f"{topic}.dlq", expect=len(poisons))
         assert len(dead) == len(poisons)
         by_value = {d.value: dict(d.headers) for d in dead}
         for name, (_, value) in poisons.items():

@@ -34,15 +34,21 @@ async def record_effect(conn, envelope):
 
 
 @pytest.fixture
-async def consume(pool, kafka_bootstrap):
-    await ensure_topics(kafka_bootstrap, [(TOPIC, 4), (f"{TOPIC}.dlq", 4)])
+def topic(topic_namespace):
+    """TOPIC as the broker knows it (in the test's namespace when the broker is shared)."""
+    return topic_namespace.topic(TOPIC)
+
+
+@pytest.fixture
+async def consume(pool, kafka_bootstrap, topic_namespace):
+    await ensure_topics(kafka_bootstrap, [(TOPIC, 4), (f"{TOPIC}.dlq", 4)], namespace=topic_namespace)
     tasks = []
     group = f"test-{uuid.uuid4().hex[:8]}"
 
     def start(**kw):
         runner = ConsumerRunner(
             group, pool, {"participant.registered": record_effect}, topics=[TOPIC], bootstrap=kafka_bootstrap,
-            timeout_s=5, max_retries=2, retry_base_s=0.01, session_timeout_ms=6000, **kw,
+            timeout_s=5, max_retries=2, retry_base_s=0.01, session_timeout_ms=6000, namespace=topic_namespace, **kw,
         )
         tasks.append(asyncio.create_task(runner.run()))
         return runner
@@ -54,8 +60,9 @@ async def consume(pool, kafka_bootstrap):
 
 
 @pytest.fixture
-async def producer(kafka_bootstrap):
+async def producer(kafka_bootstrap, topic):
     producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+    producer.topic = topic
     await producer.start()
     yield producer
     await producer.stop()
@@ -70,7 +77,7 @@ def subject_of(value: bytes) -> bytes:
 
 async def send(producer, value: bytes, key: bytes | None = None):
     """Produce like our relay does: keyed by the event's subject (aggregate id)."""
-    await (await producer.send(TOPIC, value, key=key if key is not None else subject_of(value)))
+    await (await producer.send(producer.topic, value, key=key if key is not None else subject_of(value)))
 
 
 def effects_for(pool, subject):
@@ -94,14 +101,14 @@ async def test_a_consumer_given_the_same_event_twice_applies_it_once(pool, consu
 
 
 async def test_undecodable_message_lands_in_dlq_and_the_next_good_one_is_processed(
-    pool, consume, producer, kafka_bootstrap
+    pool, consume, producer, kafka_bootstrap, topic
 ):
     await send(producer, b"\x00\x01 definitely not an event", b"same-key")
     good = f"good-{uuid.uuid4()}"
     await send(producer, encode(new_envelope(participant_registered(good), source="/test"))[1])
     consume()
     await eventually(effects_for(pool, good), timeout=30)
-    [dead] = await read_all(kafka_bootstrap, f"{TOPIC}.dlq", expect=1)
+    [dead] = await read_all(kafka_bootstrap, f"{topic}.dlq", expect=1)
     headers = dict(dead.headers)
     assert dead.value == b"\x00\x01 definitely not an event"
     assert headers["cxc_error_stage"] == b"decode"
@@ -110,7 +117,7 @@ async def test_undecodable_message_lands_in_dlq_and_the_next_good_one_is_process
 
 
 async def test_handler_failing_past_its_retries_is_dead_lettered_and_consumption_goes_on(
-    pool, consume, producer, kafka_bootstrap
+    pool, consume, producer, kafka_bootstrap, topic
 ):
     poison = f"poison-{uuid.uuid4()}"
     good = f"good-{uuid.uuid4()}"
@@ -118,19 +125,21 @@ async def test_handler_failing_past_its_retries_is_dead_lettered_and_consumption
     await send(producer, encode(new_envelope(participant_registered(good), source="/test"))[1])
     consume()
     await eventually(effects_for(pool, good), timeout=30)
-    [dead] = await read_all(kafka_bootstrap, f"{TOPIC}.dlq", expect=1)
+    [dead] = await read_all(kafka_bootstrap, f"{topic}.dlq", expect=1)
     assert dict(dead.headers)["cxc_error_class"] == b"ValueError"
     assert await pool.fetchval("SELECT count(*) FROM processed_events WHERE event_type = 'participant.registered'") == 1
 
 
-async def test_offsets_are_committed_after_processing(pool, consume, producer, kafka_bootstrap):
+async def test_offsets_are_committed_after_processing(pool, consume, producer, kafka_bootstrap, topic,
+                                                    topic_namespace):
     subject = f"commit-{uuid.uuid4()}"
     await send(producer, encode(new_envelope(participant_registered(subject), source="/test"))[1])
     runner = consume()
     await eventually(effects_for(pool, subject), timeout=30)
     [row] = await pool.fetch("SELECT kafka_partition, kafka_offset FROM processed_events")
-    tp = TopicPartition(TOPIC, row["kafka_partition"])
-    probe = AIOKafkaConsumer(bootstrap_servers=kafka_bootstrap, group_id=runner.name, enable_auto_commit=False)
+    tp = TopicPartition(topic, row["kafka_partition"])
+    probe = AIOKafkaConsumer(bootstrap_servers=kafka_bootstrap, group_id=topic_namespace.group(runner.name),
+                             enable_auto_commit=False)
     await probe.start()
     try:
         committed = await eventually(lambda: probe.committed(tp), timeout=10)
@@ -140,7 +149,7 @@ async def test_offsets_are_committed_after_processing(pool, consume, producer, k
 
 
 async def test_batch_mode_applies_duplicates_once_and_isolates_a_poison_message(
-    pool, consume, producer, kafka_bootstrap
+    pool, consume, producer, kafka_bootstrap, topic
 ):
     good = [f"batch-{i}-{uuid.uuid4()}" for i in range(5)]
     envs = [new_envelope(participant_registered(s), source="/test") for s in good]
@@ -159,6 +168,6 @@ async def test_batch_mode_applies_duplicates_once_and_isolates_a_poison_message(
     await eventually(all_applied, timeout=30)
     for subject in good:
         assert len(await effects_for(pool, subject)()) == 1, subject
-    [dead] = await read_all(kafka_bootstrap, f"{TOPIC}.dlq", expect=1)
+    [dead] = await read_all(kafka_bootstrap, f"{topic}.dlq", expect=1)
     assert dead.value == encode(poison)[1]
     assert dict(dead.headers)["cxc_error_stage"] == b"handler"

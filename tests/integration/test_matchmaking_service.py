@@ -40,7 +40,7 @@ DAY = date(2026, 7, 1)
 
 
 @pytest.fixture
-async def mm(request, database_url, kafka_bootstrap):
+async def mm(request, database_url, kafka_bootstrap, topic_namespace):
     overrides = {"max_pending_requests": 2, "schedule_time_limit_s": 1.0, "expiry_interval_s": 3600,
                  **getattr(request, "param", {})}
     settings = MatchmakingSettings(
@@ -63,6 +63,7 @@ async def mm(request, database_url, kafka_bootstrap):
         await conn.execute("DELETE FROM outbox")
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
         client.keys, client.pool, client.producer, client.service = keys, service.pool, producer, service
+        client.namespace = topic_namespace
         yield client
     await producer.stop()
     await asyncio.wait_for(service.stop(), 15)
@@ -75,7 +76,8 @@ def auth(client, who):
 async def feed(client, *events):
     for e in events:
         key, value, headers = encode(new_envelope(e, source="/cxc/registration"))
-        await client.producer.send_and_wait(new_envelope(e, source="/x").topic.name, value, key=key, headers=headers)
+        topic = client.namespace.topic(new_envelope(e, source="/x").topic.name)
+        await client.producer.send_and_wait(topic, value, key=key, headers=headers)
 
 
 async def outbox(client, prefix=""):

@@ -36,7 +36,7 @@ PARTICIPANT = {
 
 
 @pytest.fixture
-async def world(database_url, broker_bootstrap):
+async def world(database_url, broker_bootstrap, topic_namespace):
     kafka_bootstrap = broker_bootstrap  # only registration's relay uses it; one broker serves the module
     registration = build_registration(RegistrationSettings(database_url=database_url, kafka_bootstrap=kafka_bootstrap))
     catcher = MailCatcher().start()

@@ -120,12 +120,13 @@ async def module_database_url(pg_server_url):
 
 
 @pytest.fixture(scope="module")
-async def stack(module_database_url, broker_bootstrap):
+async def stack(module_database_url, broker_bootstrap, module_topic_namespace):
     database_url, kafka_bootstrap = module_database_url, broker_bootstrap
     s = Stack()
+    s.namespace = module_topic_namespace
     registration = build_registration(RegistrationSettings(
         database_url=database_url, kafka_bootstrap=kafka_bootstrap, consumer_session_timeout_ms=6000,
-        relay_poll_interval_s=0.05,
+        relay_poll_interval_s=0.05, topic_namespace=s.namespace.prefix,
     ))
     s.catcher = MailCatcher().start()
     s.receiver = Receiver()
@@ -149,6 +150,7 @@ async def stack(module_database_url, broker_bootstrap):
             webhook_timeout_s=4.0, webhook_concurrency=6, webhook_per_endpoint=2,
             # The receivers listen on loopback over plain http: allowed here, refused by default.
             webhook_allow_http=True, webhook_allowed_destinations=("127.0.0.1",),
+            topic_namespace=s.namespace.prefix,
         )
         s.service = None
         await start_notifications(s)
@@ -196,7 +198,7 @@ async def publish(s: Stack, *envelopes) -> None:
     try:
         for e in envelopes:
             key, value, headers = encode(e)
-            await producer.send_and_wait(e.topic.name, value, key=key, headers=headers)
+            await producer.send_and_wait(s.namespace.topic(e.topic.name), value, key=key, headers=headers)
     finally:
         await producer.stop()
 

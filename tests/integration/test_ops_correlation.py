@@ -79,10 +79,10 @@ async def test_http_requests_are_counted_and_timed_by_route_template(api):
 
 @pytest.mark.parametrize("batch", [False, True], ids=["one-by-one", "batch"])
 async def test_an_event_recorded_by_a_consumer_handler_is_caused_by_the_consumed_event(
-    database_url, kafka_bootstrap, batch
+    database_url, kafka_bootstrap, topic_namespace, batch
 ):
     topic = "cxc.participants"
-    await ensure_topics(kafka_bootstrap, [(topic, 4), (f"{topic}.dlq", 4)])
+    await ensure_topics(kafka_bootstrap, [(topic, 4), (f"{topic}.dlq", 4)], namespace=topic_namespace)
     pool = await create_pool(database_url, "hop", max_size=4)
     await migrate(pool, "hop", None)
 
@@ -96,12 +96,13 @@ async def test_an_event_recorded_by_a_consumer_handler_is_caused_by_the_consumed
     producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
     await producer.start()
     key, value, headers = encode(consumed)
-    await (await producer.send(topic, value, key=key, headers=headers))
+    await (await producer.send(topic_namespace.topic(topic), value, key=key, headers=headers))
     await producer.stop()
     applied = {"consumer": "hop", "type": "participant.registered", "outcome": "applied"}
     before = REGISTRY.get_sample_value("cxc_events_consumed_total", applied) or 0
     runner = ConsumerRunner("hop", pool, {"participant.registered": notify}, topics=[topic],
-                            bootstrap=kafka_bootstrap, timeout_s=5, session_timeout_ms=6000, batch=batch)
+                            bootstrap=kafka_bootstrap, timeout_s=5, session_timeout_ms=6000, batch=batch,
+                            namespace=topic_namespace)
     task = asyncio.create_task(runner.run())
     try:
         [caused] = await eventually(lambda: recorded(pool), timeout=30)

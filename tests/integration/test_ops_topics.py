@@ -17,11 +17,13 @@ from tests.ops_helpers import produce
 pytestmark = pytest.mark.integration
 
 
-async def test_describe_shows_partitions_messages_and_retention_of_every_registry_topic(kafka_bootstrap):
-    await ensure_topics(kafka_bootstrap, topic_specs())
+async def test_describe_shows_partitions_messages_and_retention_of_every_registry_topic(kafka_bootstrap,
+                                                                                       topic_namespace):
+    ns = topic_namespace
+    await ensure_topics(kafka_bootstrap, topic_specs(), namespace=ns)
     await produce(kafka_bootstrap, [new_envelope(participant_registered(str(uuid.uuid4())), source="/t")
-                                    for _ in range(9)])
-    rows = {r["topic"]: r for r in await describe_rows(kafka_bootstrap)}
+                                    for _ in range(9)], namespace=ns)
+    rows = {r["topic"]: r for r in await describe_rows(kafka_bootstrap, namespace=ns)}
     assert set(rows) == {n for t in TOPICS.values() for n in (t.name, t.dlq)}
     participants = rows["cxc.participants"]
     assert (participants["partitions"], participants["messages"], participants["state"]) == (4, 9, "ok")
@@ -30,14 +32,16 @@ async def test_describe_shows_partitions_messages_and_retention_of_every_registr
     assert participants["retention"]  # as reported, or "broker default"
 
 
-async def test_describe_flags_a_missing_topic_and_a_partition_count_that_differs(kafka_bootstrap):
-    await ensure_topics(kafka_bootstrap, [("cxc.meetings", 2)])
-    rows = {r["topic"]: r for r in await describe_rows(kafka_bootstrap, ["cxc.meetings", "cxc.matches"])}
+async def test_describe_flags_a_missing_topic_and_a_partition_count_that_differs(kafka_bootstrap, topic_namespace):
+    ns = topic_namespace
+    await ensure_topics(kafka_bootstrap, [("cxc.meetings", 2)], namespace=ns)
+    rows = {r["topic"]: r for r in await describe_rows(kafka_bootstrap, ["cxc.meetings", "cxc.matches"], namespace=ns)}
     assert rows["cxc.meetings"]["state"] == "partitions differ from registry"
     assert rows["cxc.matches"]["state"] == "missing"
 
 
-def test_topics_create_then_describe_through_the_cli(kafka_bootstrap):
+def test_topics_create_then_describe_through_the_cli(kafka_bootstrap, topic_namespace):
+    # The CLI reads the namespace from CXC_TOPIC_NAMESPACE (set by the fixture), as the services do.
     env = {**os.environ, "CXC_KAFKA_BOOTSTRAP": kafka_bootstrap}
     cli = [sys.executable, "-m", "shared.cli", "topics"]
     created = subprocess.run([*cli, "create"], capture_output=True, text=True, timeout=60, env=env)

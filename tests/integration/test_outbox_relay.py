@@ -13,6 +13,9 @@ from shared.messaging.outbox import OutboxRelay
 from tests.helpers import eventually, participant_registered, read_all
 
 pytestmark = pytest.mark.integration
+# This test's own advisory locks: the PostgreSQL server may be shared with other tests' running relays.
+MY_ADVISORY_LOCKS = ("FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                     "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())")
 
 
 @pytest.fixture
@@ -38,17 +41,18 @@ async def stop(task):
         await task
 
 
-async def test_relay_publishes_one_aggregates_events_in_commit_order(pool, kafka_bootstrap):
-    await ensure_topics(kafka_bootstrap, [("cxc.participants", 4)])
+async def test_relay_publishes_one_aggregates_events_in_commit_order(pool, kafka_bootstrap, topic_namespace):
+    await ensure_topics(kafka_bootstrap, [("cxc.participants", 4)], namespace=topic_namespace)
     pid = str(uuid.uuid4())
     ids = []
     for _ in range(5):
         async with pool.acquire() as conn, conn.transaction():
             ids.append((await outbox.record(conn, participant_registered(pid), source="/test")).id)
-    relay = await start_relay(pool, kafka_bootstrap)
+    relay = await start_relay(pool, kafka_bootstrap, namespace=topic_namespace)
     try:
         await eventually(lambda: _zero(pool))
-        records = [r for r in await read_all(kafka_bootstrap, "cxc.participants", expect=5) if r.key == pid.encode()]
+        topic = topic_namespace.topic("cxc.participants")
+        records = [r for r in await read_all(kafka_bootstrap, topic, expect=5) if r.key == pid.encode()]
         assert [json.loads(r.value)["id"] for r in records] == ids
         assert len({r.partition for r in records}) == 1
     finally:
@@ -91,33 +95,31 @@ async def test_relay_keeps_the_event_while_the_broker_is_stopped_and_publishes_i
         await stop(relay)
 
 
-async def test_only_one_replica_relays_at_a_time(pool, kafka_bootstrap):
-    await ensure_topics(kafka_bootstrap, [("cxc.participants", 4)])
-    first = await start_relay(pool, kafka_bootstrap)
-    second = await start_relay(pool, kafka_bootstrap)
+async def test_only_one_replica_relays_at_a_time(pool, kafka_bootstrap, topic_namespace):
+    await ensure_topics(kafka_bootstrap, [("cxc.participants", 4)], namespace=topic_namespace)
+    first = await start_relay(pool, kafka_bootstrap, namespace=topic_namespace)
+    second = await start_relay(pool, kafka_bootstrap, namespace=topic_namespace)
     try:
         for i in range(20):
             async with pool.acquire() as conn, conn.transaction():
                 await outbox.record(conn, participant_registered(f"replica-{i}"), source="/test")
         await eventually(lambda: _zero(pool))
-        locks = await pool.fetchval("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted")
+        locks = await pool.fetchval(f"SELECT count(*) {MY_ADVISORY_LOCKS}")
         assert locks == 1
     finally:
         await stop(first)
         await stop(second)
 
 
-async def test_relay_reconnects_when_its_database_connection_dies(pool, kafka_bootstrap):
-    await ensure_topics(kafka_bootstrap, [("cxc.participants", 4)])
-    relay = await start_relay(pool, kafka_bootstrap)
+async def test_relay_reconnects_when_its_database_connection_dies(pool, kafka_bootstrap, topic_namespace):
+    await ensure_topics(kafka_bootstrap, [("cxc.participants", 4)], namespace=topic_namespace)
+    relay = await start_relay(pool, kafka_bootstrap, namespace=topic_namespace)
     try:
         async with pool.acquire() as conn, conn.transaction():
             await outbox.record(conn, participant_registered("before"), source="/test")
         await eventually(lambda: _zero(pool))
         # What a PostgreSQL restart does to the relay's session (and its advisory lock).
-        killed = await pool.fetchval(
-            "SELECT count(pg_terminate_backend(pid)) FROM pg_locks WHERE locktype = 'advisory' AND granted"
-        )
+        killed = await pool.fetchval(f"SELECT count(pg_terminate_backend(pid)) {MY_ADVISORY_LOCKS}")
         assert killed >= 1
         async with pool.acquire() as conn, conn.transaction():
             await outbox.record(conn, participant_registered("after"), source="/test")

@@ -20,8 +20,9 @@ from tests.reporting_history import serving
 pytestmark = pytest.mark.integration
 
 
-async def test_demo_programme_posted_through_the_ingress_is_what_the_scoreboard_shows(database_url, kafka_bootstrap):
-    await ensure_topics(kafka_bootstrap, topic_specs())
+async def test_demo_programme_posted_through_the_ingress_is_what_the_scoreboard_shows(database_url, kafka_bootstrap,
+                                                                                   topic_namespace):
+    await ensure_topics(kafka_bootstrap, topic_specs(), namespace=topic_namespace)
     common = dict(database_url=database_url, kafka_bootstrap=kafka_bootstrap, consumer_session_timeout_ms=6000)
     registration = build_registration(RegistrationSettings(**common, relay_poll_interval_s=0.2))
     reporting = build_reporting(ReportingSettings(**common))

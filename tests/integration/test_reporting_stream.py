@@ -21,8 +21,8 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-async def live(database_url, kafka_bootstrap):
-    await ensure_topics(kafka_bootstrap, topic_specs())
+async def live(database_url, kafka_bootstrap, topic_namespace):
+    await ensure_topics(kafka_bootstrap, topic_specs(), namespace=topic_namespace)
     service = build(ReportingSettings(database_url=database_url, kafka_bootstrap=kafka_bootstrap,
                                       consumer_session_timeout_ms=6000))
     async with serving(service.app()) as url:
@@ -31,7 +31,7 @@ async def live(database_url, kafka_bootstrap):
                     for role in ("ops", "partner")}
         async with httpx.AsyncClient(base_url=url, timeout=30) as client:
             client.keys = keys
-            client.bootstrap = kafka_bootstrap
+            client.bootstrap, client.namespace = kafka_bootstrap, topic_namespace
             yield client
 
 
@@ -62,7 +62,7 @@ async def test_ops_see_new_events_filtered_by_type_and_cluster_and_each_groups_l
 
     cut = [i for i, e in enumerate(history.envelopes) if gaia_exchange(e)][4]
     before, after = history.envelopes[:cut], history.envelopes[cut:]
-    await publish(live.bootstrap, before)  # already in the log: not part of the live stream
+    await publish(live.bootstrap, before, live.namespace)  # already in the log: not part of the live stream
     wanted = [e for e in after if gaia_exchange(e)]
     assert wanted and any(gaia_exchange(e) for e in before)
     headers = {"Authorization": f"Bearer {live.keys['ops']}"}
@@ -71,7 +71,7 @@ async def test_ops_see_new_events_filtered_by_type_and_cluster_and_each_groups_l
         assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
         lines = r.aiter_lines()
         await asyncio.wait_for(wait_ready(lines), 20)
-        await publish(live.bootstrap, after)
+        await publish(live.bootstrap, after, live.namespace)
         got = await asyncio.wait_for(read_events(lines, len(wanted)), 30)
     assert sorted(e["id"] for e in got) == sorted(e.id for e in wanted)
     assert all(e["topic"] == "cxc.exchanges" and "gaia" in e["clusters"] for e in got)

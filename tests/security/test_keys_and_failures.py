@@ -366,12 +366,13 @@ async def test_a_revocation_that_arrives_before_its_issue_keeps_the_key_revoked(
 
 
 @pytest.mark.integration
-async def test_a_key_minted_by_writing_to_the_topic_is_refused_with_401_by_matchmaking(database_url, kafka_bootstrap):
+async def test_a_key_minted_by_writing_to_the_topic_is_refused_with_401_by_matchmaking(database_url, kafka_bootstrap,
+                                                                                       topic_namespace):
     settings = MatchmakingSettings(database_url=database_url, kafka_bootstrap=kafka_bootstrap,
                                    consumer_session_timeout_ms=6000, expiry_interval_s=3600)
     service = build(settings)
     app = service.app()
-    await ensure_topics(kafka_bootstrap, [("cxc.keys", 1), ("cxc.keys.dlq", 1)])
+    await ensure_topics(kafka_bootstrap, [("cxc.keys", 1), ("cxc.keys.dlq", 1)], namespace=topic_namespace)
     await service.start()
     forged_key, unsigned_key, real_key = api_keys.new_key(), api_keys.new_key(), api_keys.new_key()
     forged, unsigned = issued_fields(forged_key), issued_fields(unsigned_key)
@@ -382,7 +383,7 @@ async def test_a_key_minted_by_writing_to_the_topic_is_refused_with_401_by_match
                         ApiKeyIssued(**unsigned),                                # unsigned v1
                         api_keys.signed_issued(default_signer(), **issued_fields(real_key))):  # registration's
             key, value, headers = encode(new_envelope(payload, source="/attacker"))
-            await producer.send_and_wait("cxc.keys", value, key=key, headers=headers)
+            await producer.send_and_wait(topic_namespace.topic("cxc.keys"), value, key=key, headers=headers)
     finally:
         await producer.stop()
     try:
@@ -399,7 +400,7 @@ async def test_a_key_minted_by_writing_to_the_topic_is_refused_with_401_by_match
             assert await status(unsigned_key) == 401
             rows = await service.pool.fetch("SELECT cluster_id FROM api_keys")
             assert len(rows) == 1
-            dead = await read_all(kafka_bootstrap, "cxc.keys.dlq", expect=2)
+            dead = await read_all(kafka_bootstrap, topic_namespace.topic("cxc.keys.dlq"), expect=2)
             mine = {d.key.decode(): dict(d.headers) for d in dead if d.key.decode() in (forged["key_id"], unsigned["key_id"])}
             assert len(mine) == 2 and {h["cxc_error_stage"] for h in mine.values()} == {b"rejected"}
     finally:
