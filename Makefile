@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: bench run test test-chaos test-unit test-integration test-e2e test-deploy install lock clean schemas chromium
+.PHONY: bench run test test-chaos test-unit test-integration test-e2e test-deploy test-shared install lock clean schemas chromium
 
 # Pinned versions from the lock (the [dev] and [embedded] extras included), then the project itself.
 $(STAMP): pyproject.toml requirements/dev.lock
@@ -54,6 +54,12 @@ test-integration: $(STAMP)
 
 test-e2e: $(STAMP)
 	$(BIN)/python -m pytest tests/e2e
+
+## Integration and end-to-end tiers again, with ONE PostgreSQL server and ONE broker for the whole session
+## (what testcontainers gives a developer with Docker): the launcher starts an embedded pair, exports
+## CXC_TEST_DATABASE_URL/CXC_TEST_KAFKA_BOOTSTRAP to pytest and stops both even when pytest fails.
+test-shared: $(STAMP)
+	$(BIN)/python -m tests.shared_infra -- pytest tests/integration tests/e2e
 
 ## The README's docker-compose section against docker-compose.yml, without Docker (tests/deploy).
 test-deploy: $(STAMP)
