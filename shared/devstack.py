@@ -86,6 +86,10 @@ def dev_environment(home: Path, environ: Mapping[str, str] = os.environ) -> dict
             json.dump(stored, f, indent=2)
         tmp.replace(path)
     env = {"CXC_ENV": environ.get("CXC_ENV") or "dev"}
+    # The embedded broker forgets its log on restart and replay_outboxes re-publishes it from the outboxes:
+    # here they are the one durable history, so housekeeping keeps them (and the markers outlive them).
+    if not (environ.get("CXC_OUTBOX_RETENTION_DAYS") or environ.get("CXC_PROCESSED_EVENTS_RETENTION_DAYS")):
+        env.update(CXC_OUTBOX_RETENTION_DAYS="36500", CXC_PROCESSED_EVENTS_RETENTION_DAYS="36501")
     for variables in stored.values():
         env.update({k: environ.get(k) or v for k, v in variables.items()})
     return env

@@ -41,3 +41,30 @@ def test_ops_tools_read_the_marker_horizon_the_services_use():
     assert marker_horizon({"CXC_PROCESSED_EVENTS_RETENTION_DAYS": "45"}) == timedelta(days=45)
     with pytest.raises(ValueError):
         marker_horizon({"CXC_PROCESSED_EVENTS_RETENTION_DAYS": "0"})
+
+
+def test_cxc_run_keeps_its_outboxes_because_they_are_its_only_durable_log(tmp_path, monkeypatch):
+    from shared.devstack import dev_environment
+
+    env = dev_environment(tmp_path, environ={})
+    for name in ("CXC_OUTBOX_RETENTION_DAYS", "CXC_PROCESSED_EVENTS_RETENTION_DAYS"):
+        monkeypatch.setenv(name, env[name])
+    s = ReportingSettings()
+    assert s.outbox_retention_days >= 36500 and s.processed_events_retention_days > s.outbox_retention_days
+    chosen = dev_environment(tmp_path, environ={"CXC_OUTBOX_RETENTION_DAYS": "3"})
+    assert "CXC_OUTBOX_RETENTION_DAYS" not in chosen, "an operator's own choice wins"
+
+
+def test_compose_keeps_consumer_offsets_longer_than_the_marker_horizon():
+    from pathlib import Path
+
+    import yaml
+
+    compose = yaml.safe_load((Path(__file__).parents[2] / "docker-compose.yml").read_text())
+    kafka = next(s for s in compose["services"].values() if "KAFKA_PROCESS_ROLES" in (s.get("environment") or {}))
+    offsets_days = int(kafka["environment"]["KAFKA_OFFSETS_RETENTION_MINUTES"]) / (24 * 60)
+    horizons = {float(s["environment"].get("CXC_PROCESSED_EVENTS_RETENTION_DAYS",
+                                           ReportingSettings.model_fields["processed_events_retention_days"].default))
+                for s in compose["services"].values()
+                if isinstance(s.get("environment"), dict) and "CXC_DATABASE_URL" in s["environment"]}
+    assert horizons and offsets_days > max(horizons)
