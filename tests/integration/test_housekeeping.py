@@ -157,8 +157,10 @@ async def test_registration_runs_its_housekeeping_job_with_its_idempotency_keys(
         await asyncio.wait_for(service.stop(), 20)
 
 
-async def test_reporting_prunes_its_markers_but_never_its_applied_events(database_url, kafka_bootstrap):
-    await ensure_topics(kafka_bootstrap, topic_specs())
+async def test_reporting_prunes_its_markers_but_never_its_applied_events(
+    database_url, kafka_bootstrap, topic_namespace
+):
+    await ensure_topics(kafka_bootstrap, topic_specs(), namespace=topic_namespace)
     service = build_reporting(ReportingSettings(
         database_url=database_url, kafka_bootstrap=kafka_bootstrap, housekeeping_interval_s=0.2,
     ))
