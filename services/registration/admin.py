@@ -23,6 +23,7 @@ from shared import auth
 from shared.problems import Problem
 
 _INIT_LOCK = int.from_bytes(hashlib.sha256(b"cxc admin init").digest()[:8], "big", signed=True)
+_REVOKE_LOCK = int.from_bytes(hashlib.sha256(b"api key revocation").digest()[:8], "big", signed=True)
 
 
 def cluster_json(row) -> dict[str, Any]:
@@ -96,6 +97,9 @@ async def _active_key(conn: asyncpg.Connection, key_id: str):
 
 
 async def revoke_key(conn: asyncpg.Connection, key_id: str) -> Reply:
+    # One revocation at a time: two at once (coordinators revoking each other) could each see the other's key
+    # still active and together leave none.
+    await conn.execute("SELECT pg_advisory_xact_lock($1)", _REVOKE_LOCK)
     row = await _active_key(conn, key_id)
     if row["role"] == "coordinator" and await repository.active_coordinator_keys(conn) <= 1:
         raise Problem(409, "This is the last active coordinator key: revoking it would lock every coordinator "

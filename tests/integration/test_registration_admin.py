@@ -3,6 +3,7 @@ real PostgreSQL: the CLI as a process, the API in-process over ASGI."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -215,3 +216,14 @@ async def test_cxc_keys_rotate_replaces_a_key_from_the_command_line(bootstrapped
     assert (await api.get("/v1/clusters", headers=bearer(bootstrapped.key))).status_code == 401
     assert (await api.get("/v1/clusters", headers=bearer(done.stdout.strip()))).status_code == 200
     assert cxc(database_url, "keys", "rotate", key_id).returncode == 2
+
+
+async def test_two_coordinators_revoking_each_other_at_once_leave_one_key(bootstrapped):
+    api, h = bootstrapped, bearer(bootstrapped.key)
+    second = (await api.post("/v1/keys", json={"cluster_id": "gaia", "role": "coordinator"}, headers=h)).json()
+    first_id = await api.pool.fetchval("SELECT id::text FROM api_keys WHERE label LIKE 'first coordinator%'")
+    results = await asyncio.gather(api.delete(f"/v1/keys/{first_id}", headers=bearer(second["key"])),
+                                   api.delete(f"/v1/keys/{second['id']}", headers=h))
+    assert sorted(r.status_code for r in results) in ([200, 409], [200, 401]), [r.text for r in results]
+    assert await api.pool.fetchval(
+        "SELECT count(*) FROM api_keys WHERE role = 'coordinator' AND revoked_at IS NULL") == 1
