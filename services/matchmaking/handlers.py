@@ -10,7 +10,7 @@ from typing import Any
 import asyncpg
 
 from services.matchmaking.adapters import activities, meetings, profiles
-from services.matchmaking.domain import scheduler, slots, suggestions
+from services.matchmaking.domain import bounds, scheduler, slots, suggestions
 from shared import privacy
 from shared.auth import Caller
 from shared.events.catalogue import (
@@ -260,7 +260,12 @@ async def expire_due(pool: asyncpg.Pool, now: datetime | None = None, batch: int
 # --- scheduling ----------------------------------------------------------------------------------
 
 
-async def run_schedule(conn: asyncpg.Connection, activity_id: str, time_limit: float) -> dict:
+async def run_schedule(conn: asyncpg.Connection, activity_id: str, settings,
+                       time_limit: float | None = None) -> dict:
+    """Schedule the activity's accepted meetings. ``time_limit`` may shorten the configured search budget,
+    never lengthen it; a run larger than the configured limits is refused before anything is built."""
+    cap = settings.schedule_time_limit_s
+    time_limit = cap if time_limit is None else min(time_limit, cap)
     activity = await activities.get(conn, activity_id, lock=True)
     if activity is None:
         raise not_found("activity", activity_id)
@@ -268,35 +273,29 @@ async def run_schedule(conn: asyncpg.Connection, activity_id: str, time_limit: f
     if not ms:
         raise Problem(409, f"Activity {activity_id} has no meeting settings (day_start, slot_minutes, ...)",
                       kind="no-meeting-settings")
-    grid = slots.grid(activity["starts_on"], activity["ends_on"], ms["day_start"], ms["day_end"],
-                      ms["slot_minutes"], ms["timezone"])
-    people = {p["participant_id"]: p for p in await activities.participants(conn, activity_id)}
-    rows = await meetings.accepted(conn, activity_id)
+    limits = settings.schedule_limits
+    try:
+        size = slots.size(activity["starts_on"], activity["ends_on"], ms)
+        bounds.check_grid(size, limits)
+        people = {p["participant_id"]: p for p in await activities.participants(conn, activity_id)}
+        rows = await meetings.accepted(conn, activity_id)
+        schedulable, gone = [], []
+        for r in rows:
+            (schedulable if r["requester_id"] in people and r["target_id"] in people else gone).append(r)
+        periods = sum(len(p["unavailable"]) for p in people.values())
+        bounds.check_work(size, len(people), len(schedulable), periods, limits)
+    except slots.InvalidMeetingSettings as e:
+        raise Problem(422, f"Activity {activity_id} cannot be scheduled: {e}", kind="invalid-meeting-settings",
+                      title="Meeting settings unusable") from None
+    except bounds.ScheduleTooLarge as e:
+        raise Problem(422, e.detail, kind="schedule-too-large", title="Schedule too large",
+                      rule=e.rule, limit=e.limit, value=e.value) from None
     version = await meetings.schedule_version(conn, activity_id)
-    schedulable, gone = [], []
-    for r in rows:
-        (schedulable if r["requester_id"] in people and r["target_id"] in people else gone).append(r)
-    # Published placements are what people were told: keep them (the scheduler moves one only when it
-    # became infeasible, e.g. a new unavailable period or fewer tables).
-    # A placement counts only while its slot still means the same time (the grid may have changed).
-    previous = {
-        str(r["meeting_id"]): (r["slot"], r["table_no"]) for r in schedulable
-        if r["slot"] is not None and r["slot"] < len(grid) and grid[r["slot"]].starts_at == r["starts_at"]
-    }
-    problem = scheduler.Problem(
-        slots=len(grid),
-        tables=None if activity["online"] else ms["tables"],
-        meetings=tuple(
-            scheduler.Meeting(str(r["meeting_id"]), r["requester_id"], r["target_id"], mutual=r["mutual"],
-                              locked=str(r["meeting_id"]) in previous)
-            for r in schedulable
-        ),
-        unavailable={pid: slots.unavailable_slots(grid, p["unavailable"], ms["timezone"]) for pid, p in people.items()},
-        slot_days=tuple(s.day for s in grid),
-        previous=previous,
+    # Building the grid and the solver's matrices is CPU work in proportion to the limits above, and the
+    # search runs for up to time_limit: both off the event loop, so health checks and consumers keep running.
+    grid, previous, result = await asyncio.to_thread(
+        _plan, activity, people, schedulable, time_limit=time_limit, seed=version,
     )
-    # CPU-bound for up to time_limit: off the event loop, so health checks and consumers keep running.
-    result = await asyncio.to_thread(scheduler.solve, problem, time_limit=time_limit, seed=version)
     by_id = {str(r["meeting_id"]): r for r in rows}
     for mid, place in result.placements.items():
         slot = grid[place.slot]
@@ -326,8 +325,34 @@ async def run_schedule(conn: asyncpg.Connection, activity_id: str, time_limit: f
     return {
         "version": version, "scheduled": result.scheduled, "unscheduled": len(unscheduled),
         "upper_bound": result.upper_bound, "idle_gaps": result.idle_gaps, "moved": moved,
-        "unscheduled_meetings": unscheduled,
+        "unscheduled_meetings": unscheduled, "time_limit_s": time_limit,
     }
+
+
+def _plan(activity: dict, people: dict, schedulable: list, *, time_limit: float, seed: int):
+    ms = activity["meetings"]
+    grid = slots.grid(activity["starts_on"], activity["ends_on"], ms["day_start"], ms["day_end"],
+                      ms["slot_minutes"], ms["timezone"])
+    # Published placements are what people were told: keep them (the scheduler moves one only when it
+    # became infeasible, e.g. a new unavailable period or fewer tables).
+    # A placement counts only while its slot still means the same time (the grid may have changed).
+    previous = {
+        str(r["meeting_id"]): (r["slot"], r["table_no"]) for r in schedulable
+        if r["slot"] is not None and r["slot"] < len(grid) and grid[r["slot"]].starts_at == r["starts_at"]
+    }
+    problem = scheduler.Problem(
+        slots=len(grid),
+        tables=None if activity["online"] else ms["tables"],
+        meetings=tuple(
+            scheduler.Meeting(str(r["meeting_id"]), r["requester_id"], r["target_id"], mutual=r["mutual"],
+                              locked=str(r["meeting_id"]) in previous)
+            for r in schedulable
+        ),
+        unavailable={pid: slots.unavailable_slots(grid, p["unavailable"], ms["timezone"]) for pid, p in people.items()},
+        slot_days=tuple(s.day for s in grid),
+        previous=previous,
+    )
+    return grid, previous, scheduler.solve(problem, time_limit=time_limit, seed=seed)
 
 
 # --- feedback ------------------------------------------------------------------------------------

@@ -232,6 +232,9 @@ class _Solver:
         todo = [i for i in range(len(self.where)) if self.where[i] == FREE and self.tier[i] >= self.min_tier]
         todo.sort(key=lambda i: (-self.tier[i], len(self.feas[i]), -(self.deg[self.A[i]] + self.deg[self.B[i]])))
         for m in todo:
+            # The greedy pass costs meetings × slots; past the deadline the schedule so far is returned as is.
+            if time.perf_counter() >= self.deadline:
+                return
             best, best_key = None, None
             a, b = self.A[m], self.B[m]
             for s in self.feas[m]:

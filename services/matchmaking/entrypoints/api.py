@@ -121,9 +121,17 @@ async def decline_meeting_request(meeting_id: uuid.UUID, request: Request, who: 
 
 
 @router.post("/activities/{activity_id}/schedule")
-async def schedule(activity_id: str, request: Request, who: CoordinatorDep):
+async def schedule(
+    activity_id: str, request: Request, who: CoordinatorDep,
+    time_limit_s: Annotated[float | None, Query(gt=0, allow_inf_nan=False, description=(
+        "Search budget of this run in seconds; at most CXC_MATCHMAKING_SCHEDULE_TIME_LIMIT_S, which also "
+        "applies when this is larger or absent"))] = None,
+):
+    """Place the activity's accepted meetings in slots and tables. A run whose span, slots or size exceeds
+    the configured limits is refused with 422 `schedule-too-large` (its `rule`, `limit` and `value` say
+    which), and settings no grid can be built from with 422 `invalid-meeting-settings`."""
     async with pool_of(request).acquire() as conn, conn.transaction():
-        return await handlers.run_schedule(conn, activity_id, _settings(request).schedule_time_limit_s)
+        return await handlers.run_schedule(conn, activity_id, _settings(request), time_limit_s)
 
 
 @router.get("/activities/{activity_id}/agenda")
