@@ -42,7 +42,7 @@ class Namespace:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Namespace:
         """For tools that read no service settings (``cxc run``, the ops commands)."""
-        return cls(environ.get(ENV_VAR, "").strip())
+        return cls(environ.get(ENV_VAR, ""))
 
     def __bool__(self) -> bool:
         return bool(self.prefix)
