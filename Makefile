@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: bench run test test-chaos test-unit test-integration test-e2e test-deploy test-shared install lock clean schemas chromium
+.PHONY: bench run test test-chaos test-unit test-integration test-e2e test-deploy test-deploy-image test-shared install lock clean schemas chromium
 
 # Pinned versions from the lock (the [dev] and [embedded] extras included), then the project itself.
 $(STAMP): pyproject.toml requirements/dev.lock
@@ -38,15 +38,29 @@ chromium:
 	  && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core; } \
 	  || echo "chromium is not installed and cannot be installed here: the browser test will be skipped"
 
+## The official AsyncAPI 3.0 JSON Schema (npm package @asyncapi/specs), which tests/unit/test_asyncapi.py
+## validates docs/asyncapi.json against: installed into .tools/ (not in git) when missing, if npm is there;
+## otherwise that check is skipped with the reason.
+.PHONY: asyncapi asyncapi-spec
+ASYNCAPI_SPEC := .tools/asyncapi/node_modules/@asyncapi/specs/schemas/3.0.0.json
+asyncapi-spec:
+	@test -f $(ASYNCAPI_SPEC) || { command -v npm >/dev/null 2>&1 \
+	  && npm install --prefix .tools/asyncapi --no-audit --no-fund --silent @asyncapi/specs@6.11.1; } \
+	  || echo "npm is not available: docs/asyncapi.json will not be checked against the official AsyncAPI schema"
+
+## Regenerate docs/asyncapi.json (the topics, events and who sends and receives them) from the code.
+asyncapi: $(STAMP)
+	$(BIN)/cxc schemas asyncapi docs/asyncapi.json
+
 ## The whole test suite (unit, integration, end-to-end).
-test: $(STAMP) chromium
+test: $(STAMP) chromium asyncapi-spec
 	$(BIN)/python -m pytest -m "not chaos"
 
 ## Fault injection on the whole system under load; writes docs/reliability.md.
 test-chaos: $(STAMP)
 	$(BIN)/python -m pytest -m chaos tests/chaos
 
-test-unit: $(STAMP)
+test-unit: $(STAMP) asyncapi-spec
 	$(BIN)/python -m pytest tests/unit
 
 test-integration: $(STAMP)
@@ -64,6 +78,14 @@ test-shared: $(STAMP)
 ## The README's docker-compose section against docker-compose.yml, without Docker (tests/deploy).
 test-deploy: $(STAMP)
 	$(BIN)/python -m pytest -m deploy tests/deploy
+
+## The same with the services run from an environment built like the image: requirements/runtime.lock, then
+## the project itself without dependencies and not editable (needs the package index, like `make install`).
+test-deploy-image: $(STAMP)
+	rm -rf .cxc/image-venv && $(PYTHON) -m venv .cxc/image-venv
+	.cxc/image-venv/bin/python -m pip install --quiet -r requirements/runtime.lock
+	.cxc/image-venv/bin/python -m pip install --quiet --no-deps .
+	CXC_DEPLOY_IMAGE_BIN=$(CURDIR)/.cxc/image-venv/bin $(BIN)/python -m pytest -m deploy tests/deploy
 
 ## Benchmarks (not tests): print numbers and regenerate docs/benchmarks.md.
 bench: $(STAMP)

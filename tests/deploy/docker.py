@@ -32,6 +32,9 @@ from tests.deploy import compose  # noqa: E402
 
 STATE = Path(os.environ.get("CXC_DEPLOY_STATE", "."))
 RUNTIME = Path(__file__).resolve().parent / "runtime"
+# Where the image's `python` and `cxc` come from: this interpreter's environment, or one built like the
+# image (requirements/runtime.lock, then the project with --no-deps) named by CXC_DEPLOY_IMAGE_BIN.
+IMAGE_BIN = os.environ.get("CXC_DEPLOY_IMAGE_BIN") or str(Path(sys.executable).parent)
 
 
 def _infra() -> dict:
@@ -90,7 +93,7 @@ def process_env(service: compose.Service, found: dict[str, compose.Service]) -> 
     home.mkdir(exist_ok=True)
     env = {k: _translate(v, volumes) for k, v in service.environment.items()}
     env.update(
-        PATH=f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin", HOME=str(home),
+        PATH=f"{IMAGE_BIN}:/usr/local/bin:/usr/bin:/bin", HOME=str(home),
         PYTHONPATH=str(RUNTIME), PYTHONUNBUFFERED="1", PYTHONDONTWRITEBYTECODE="1",
         CXC_DEPLOY_HOSTS=json.dumps(_hosts(found)),
     )

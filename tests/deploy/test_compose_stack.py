@@ -118,7 +118,8 @@ async def _reload(dsn: str) -> None:
 
 def _host_env(state: Path) -> dict[str, str]:
     """An operator's shell: no CXC_* of the test run, the docker stand-in first on PATH."""
-    keep = {k: v for k, v in os.environ.items() if k in ("HOME", "LANG", "LC_ALL", "TMPDIR", "USER")}
+    keep = {k: v for k, v in os.environ.items()
+            if k in ("HOME", "LANG", "LC_ALL", "TMPDIR", "USER", "CXC_DEPLOY_IMAGE_BIN")}
     return {**keep, "PATH": f"{state / 'bin'}:/usr/local/bin:/usr/bin:/bin", "CXC_DEPLOY_STATE": str(state)}
 
 
