@@ -510,3 +510,16 @@ def test_image_installs_the_runtime_lock_only():
     assert "requirements/runtime.lock" in text and "dev.lock" not in text
     assert "[embedded]" not in text and "[dev]" not in text
     assert "--no-deps" in text, "the project itself is installed without re-resolving its dependencies"
+
+
+def test_the_deploy_test_interpolates_like_compose():
+    from tests.deploy.compose import ComposeError
+    from tests.deploy.compose import interpolate as like_compose
+
+    env = {"SET": "v", "EMPTY": ""}
+    assert like_compose("${SET:-d}|${EMPTY:-d}|${UNSET:-d}|${EMPTY-d}|${UNSET-d}|$${SET}|${SET}", env) == \
+        "v|d|d||d|${SET}|v"
+    for required in ("${EMPTY:?say}", "${UNSET:?say}", "${UNSET?say}"):
+        with pytest.raises(ComposeError, match="say"):
+            like_compose(required, env)
+    assert like_compose("${EMPTY?say}", env) == ""
