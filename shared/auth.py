@@ -312,6 +312,7 @@ def require(*roles: str):
             raise Problem(403, f"The {who.role} role cannot do this", kind="forbidden")
         return who
 
+    check.__cxc_roles__ = roles  # the OpenAPI declares 403 on routes behind it (shared/openapi.py)
     return check
 
 

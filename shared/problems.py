@@ -13,6 +13,32 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 PROBLEM_JSON = "application/problem+json"
 TYPE_BASE = "https://clusterxchange.eu/problems/"
 
+# What every error body is, as JSON Schema (the OpenAPI component "Problem", see shared/openapi.py). Open to
+# further members, as RFC 9457 allows: a 429 or a conflict may add its own.
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": "Problem",
+    "description": "RFC 9457 problem details, sent as application/problem+json.",
+    "type": "object",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string", "format": "uri", "description": "Identifies the kind of problem",
+                 "examples": [TYPE_BASE + "not-found"]},
+        "title": {"type": "string", "description": "Short summary of the kind of problem"},
+        "status": {"type": "integer", "minimum": 400, "maximum": 599, "description": "The HTTP status code"},
+        "detail": {"type": "string", "description": "What went wrong with this request, in words"},
+        "instance": {"type": "string", "description": "The path of the request"},
+        "errors": {
+            "type": "array", "description": "The invalid fields, when the request was invalid",
+            "items": {
+                "type": "object", "required": ["field", "message", "type"],
+                "properties": {"field": {"type": "string", "description": "Dotted path of the field"},
+                               "message": {"type": "string"}, "type": {"type": "string"}},
+            },
+        },
+    },
+    "additionalProperties": True,
+}
+
 
 class Problem(Exception):
     """Raise from a handler to answer with a problem+json response."""

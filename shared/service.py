@@ -15,16 +15,20 @@ import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 import asyncpg
 import uvicorn
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from typing_extensions import NotRequired, TypedDict
 
 from shared import correlation, logs, metrics, problems
 from shared.auth import key_replica_handlers, public, public_reason, takes_optional_key
 from shared.gate import Gate, flat_routes
+from shared.openapi import complete as complete_openapi
+from shared.openapi import ok
 from shared.db import create_pool, migrate
 from shared.housekeeping import Pruning, run_housekeeping
 from shared.keysigning import KeySigner, KeyVerifier, configure_signer
@@ -34,6 +38,30 @@ from shared.messaging.outbox import OutboxRelay
 from shared.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
+
+
+class Health(TypedDict):
+    """The process is alive."""
+
+    status: Literal["ok"]
+    service: str
+    pid: int
+
+
+class OutboxBacklog(TypedDict):
+    pending: int
+    oldest_pending_age_s: float
+
+
+class Readiness(TypedDict):
+    """Each check as "ok" or, in words, what is wrong or awaited (see ``Service.readiness``)."""
+
+    ready: bool
+    status: Literal["ok", "degraded", "not ready"]
+    checks: dict[str, str]
+    outbox: NotRequired[OutboxBacklog]
+    failing: NotRequired[list[str]]
+    degraded: NotRequired[list[str]]
 
 
 @dataclass
@@ -164,7 +192,8 @@ class Service:
         return app
 
     def _declare_security(self, app: FastAPI) -> None:
-        """OpenAPI: a bearer key is required everywhere, except on the operations marked public."""
+        """OpenAPI: a bearer key is required everywhere, except on the operations marked public; every
+        operation lists the problem+json errors it can answer (shared/openapi.py)."""
         build = app.openapi
 
         def openapi() -> dict:
@@ -184,6 +213,7 @@ class Service:
                     if operation is not None:
                         # a key is optional where it changes the answer (the public scoreboard), else unused
                         operation["security"] = [{}, {"apiKey": []}] if takes_optional_key(route) else []
+            complete_openapi(doc, app, self.settings)
             app.openapi_schema = doc
             return doc
 
@@ -215,18 +245,21 @@ class Service:
     def _ops_router(self) -> APIRouter:
         router = APIRouter(tags=["ops"])
 
-        @router.get("/healthz")
+        @router.get("/healthz", responses=ok(Health))
         @public("liveness probe")
         async def healthz():
             return {"status": "ok", "service": self.settings.service, "pid": os.getpid()}
 
-        @router.get("/readyz")
+        @router.get("/readyz", responses=ok(Readiness, 200, 503, description=(
+            "Ready (200), or not (503): which check fails or is awaited, in words")))
         @public("readiness probe")
         async def readyz():
             body = await self.readiness()
             return JSONResponse(body, status_code=200 if body["ready"] else 503)
 
-        @router.get("/metrics")
+        @router.get("/metrics", response_class=PlainTextResponse, responses={200: {
+            "description": "Prometheus text exposition format",
+            "content": {CONTENT_TYPE_LATEST.split(";")[0]: {"schema": {"type": "string"}}}}})
         @public("Prometheus scrape: aggregate counters, no personal data")
         async def metrics():
             return PlainTextResponse(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -23,6 +23,7 @@ class Topic:
     name: str
     key: str
     prefixes: tuple[str, ...]
+    producer: str  # the one service that publishes it (it owns the aggregates); the AsyncAPI's send operations
     partitions: int = 4
     configs: tuple[tuple[str, str], ...] = tuple(KEEP_FOREVER.items())
 
@@ -38,13 +39,13 @@ class Topic:
 TOPICS: dict[str, Topic] = {
     t.name: t
     for t in (
-        Topic("cxc.participants", key="participant_id", prefixes=("participant",)),
-        Topic("cxc.activities", key="activity_id", prefixes=("activity",)),
-        Topic("cxc.exchanges", key="exchange_id", prefixes=("exchange",)),
-        Topic("cxc.matches", key="activity_id", prefixes=("match",)),
-        Topic("cxc.meetings", key="activity_id", prefixes=("meeting",)),
-        Topic("cxc.notifications", key="notification_id", prefixes=("notification",)),
-        Topic("cxc.keys", key="key_id", prefixes=("apikey",), partitions=1),
+        Topic("cxc.participants", key="participant_id", prefixes=("participant",), producer="registration"),
+        Topic("cxc.activities", key="activity_id", prefixes=("activity",), producer="registration"),
+        Topic("cxc.exchanges", key="exchange_id", prefixes=("exchange",), producer="registration"),
+        Topic("cxc.matches", key="activity_id", prefixes=("match",), producer="matchmaking"),
+        Topic("cxc.meetings", key="activity_id", prefixes=("meeting",), producer="matchmaking"),
+        Topic("cxc.notifications", key="notification_id", prefixes=("notification",), producer="notifications"),
+        Topic("cxc.keys", key="key_id", prefixes=("apikey",), producer="registration", partitions=1),
     )
 }
 

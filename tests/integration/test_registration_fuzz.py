@@ -1,5 +1,6 @@
 """Property-based fuzzing of the registration API from its own OpenAPI document: no input, valid or not,
-may make the service answer 5xx.
+may make the service answer 5xx, and every answer is one the document declares (status, media type and
+body schema: the success models and the problem+json errors of shared/openapi.py).
 
 The service runs as a real uvicorn server in the test's event loop; schemathesis drives it over HTTP from
 a worker thread. Bounded: a fixed number of examples per operation and generation mode, no shrinking
@@ -16,6 +17,7 @@ import uvicorn
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
+from schemathesis.checks import content_type_conformance, response_schema_conformance, status_code_conformance
 
 from services.registration import seed
 from services.registration.bootstrap import build
@@ -27,6 +29,7 @@ from tests.integration.test_registration_api import BODY
 pytestmark = pytest.mark.integration
 
 EXAMPLES = 8
+CONFORMANCE = [status_code_conformance, content_type_conformance, response_schema_conformance]
 
 
 @contextlib.asynccontextmanager
@@ -70,6 +73,12 @@ def fuzz(base_url: str, document: dict, headers: dict, known_ids: dict) -> list[
                 if response.status_code >= 500:
                     failures.append(f"{case.method} {case.formatted_path} → {response.status_code}: "
                                     f"{response.text[:300]} (body {case.body!r:.300})")
+                    return
+                try:
+                    case.validate_response(response, checks=CONFORMANCE)
+                except (AssertionError, BaseExceptionGroup) as exc:  # schemathesis' Failure / FailureGroup
+                    failures.append(f"{case.method} {case.formatted_path} → {response.status_code} does not "
+                                    f"conform: {str(exc)[:500]} ({response.text[:300]})")
 
             try:
                 call()
@@ -97,4 +106,4 @@ async def test_fuzzing_the_openapi_document_finds_no_server_error(database_url, 
         known = {"participant_id": pid, "activity_id": aid, "exchange_id": xid}
         assert len(document["paths"]) >= 10
         failures = await asyncio.to_thread(fuzz, base_url, document, headers, known)
-    assert failures == []
+    assert failures == [], "\n".join(failures)

@@ -12,8 +12,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from services.matchmaking import handlers
 from services.matchmaking.adapters import activities, meetings, profiles
 from services.matchmaking.domain import ical
+from services.matchmaking.entrypoints import schemas as out
 from shared.auth import CallerDep, CoordinatorDep, WriterDep
 from shared.events.catalogue import MeetingRating
+from shared.openapi import ok, problems
 from shared.problems import Problem
 from shared.service import pool_of
 
@@ -40,7 +42,7 @@ def _settings(request: Request):
     return request.app.state.service.settings
 
 
-@router.get("/profiles/{participant_id}")
+@router.get("/profiles/{participant_id}", responses=ok(out.Profile))
 async def get_profile(participant_id: uuid.UUID, request: Request, who: CallerDep):
     """A participant's business profile: organisation, country, sectors, keywords, offers and requests, never
     contact data (matchmaking holds none). A partner reads its own cluster's profiles, and a counterpart's
@@ -71,7 +73,7 @@ async def _visible_participant(conn, who, participant_id: str) -> None:
         raise Problem(404, f"No participant {participant_id}", kind="not-found")
 
 
-@router.get("/activities/{activity_id}/suggestions")
+@router.get("/activities/{activity_id}/suggestions", responses=ok(list[out.Suggestion]))
 async def get_suggestions(
     activity_id: str, request: Request, who: CallerDep,
     participant_id: Annotated[str, Query(min_length=1)], limit: Annotated[int, Query(ge=1, le=100)] = 10,
@@ -82,7 +84,7 @@ async def get_suggestions(
     return [{"participant_id": s.participant_id, "score": s.score, "reasons": list(s.reasons)} for s in found]
 
 
-@router.post("/meeting-requests", status_code=201)
+@router.post("/meeting-requests", status_code=201, responses=ok(out.MeetingRequest, 201, 200) | problems(409))
 async def post_meeting_request(body: MeetingRequestIn, request: Request, response: Response, who: WriterDep):
     async with pool_of(request).acquire() as conn, conn.transaction():
         status, view = await handlers.request_meeting(
@@ -93,7 +95,7 @@ async def post_meeting_request(body: MeetingRequestIn, request: Request, respons
     return view
 
 
-@router.get("/meeting-requests/{meeting_id}")
+@router.get("/meeting-requests/{meeting_id}", responses=ok(out.MeetingRequest))
 async def get_meeting_request(meeting_id: uuid.UUID, request: Request, who: CallerDep):
     async with pool_of(request).acquire() as conn:
         row = await meetings.get(conn, meeting_id)
@@ -110,17 +112,17 @@ async def _answer(meeting_id: uuid.UUID, request: Request, who, accept: bool):
         return await handlers.answer(conn, who, meeting_id, accept)
 
 
-@router.post("/meeting-requests/{meeting_id}/accept")
+@router.post("/meeting-requests/{meeting_id}/accept", responses=ok(out.MeetingRequest) | problems(409))
 async def accept_meeting_request(meeting_id: uuid.UUID, request: Request, who: WriterDep):
     return await _answer(meeting_id, request, who, True)
 
 
-@router.post("/meeting-requests/{meeting_id}/decline")
+@router.post("/meeting-requests/{meeting_id}/decline", responses=ok(out.MeetingRequest) | problems(409))
 async def decline_meeting_request(meeting_id: uuid.UUID, request: Request, who: WriterDep):
     return await _answer(meeting_id, request, who, False)
 
 
-@router.post("/activities/{activity_id}/schedule")
+@router.post("/activities/{activity_id}/schedule", responses=ok(out.ScheduleRun) | problems(409))
 async def schedule(
     activity_id: str, request: Request, who: CoordinatorDep,
     time_limit_s: Annotated[float | None, Query(gt=0, allow_inf_nan=False, description=(
@@ -134,7 +136,9 @@ async def schedule(
         return await handlers.run_schedule(conn, activity_id, _settings(request), time_limit_s)
 
 
-@router.get("/activities/{activity_id}/agenda")
+@router.get("/activities/{activity_id}/agenda", responses=ok(out.Agenda, also={
+    "text/calendar": {"schema": {"type": "string", "description": "iCalendar (RFC 5545), with Accept: text/calendar"}}
+}) | problems(403))
 async def agenda(activity_id: str, request: Request, who: CallerDep, participant_id: str | None = None):
     async with pool_of(request).acquire() as conn:
         activity = await activities.get(conn, activity_id)
@@ -165,7 +169,7 @@ async def agenda(activity_id: str, request: Request, who: CallerDep, participant
     }
 
 
-@router.post("/meetings/{meeting_id}/feedback")
+@router.post("/meetings/{meeting_id}/feedback", responses=ok(out.Feedback) | problems(409))
 async def feedback(meeting_id: uuid.UUID, body: FeedbackIn, request: Request, who: WriterDep):
     async with pool_of(request).acquire() as conn, conn.transaction():
         return await handlers.rate(conn, who, meeting_id, body.participant_id, body.rating)

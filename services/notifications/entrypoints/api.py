@@ -8,7 +8,9 @@ from fastapi.responses import HTMLResponse
 
 from services.notifications.adapters import inbox, store
 from services.notifications.domain import unsubscribe
+from services.notifications.entrypoints import schemas as out
 from shared.auth import CallerDep, OpsDep, public
+from shared.openapi import ok
 from shared.problems import Problem
 from shared.service import pool_of
 
@@ -18,7 +20,7 @@ router = APIRouter(prefix="/v1", tags=["notifications"])
 dev_router = APIRouter(prefix="/v1", tags=["dev only"])
 
 
-@dev_router.get("/received-events")
+@dev_router.get("/received-events", responses=ok(list[out.ReceivedEvent]))
 async def received_events(
     request: Request, _: OpsDep, subject: str | None = Query(None, max_length=200),
     event_id: str | None = Query(None, max_length=200),
@@ -38,7 +40,7 @@ def _iso(value):
     return value.isoformat() if value is not None else None
 
 
-@router.get("/notifications")
+@router.get("/notifications", responses=ok(list[out.Delivery]))
 async def list_notifications(
     request: Request, who: CallerDep, recipient: str | None = Query(None, max_length=200),
     event_id: uuid.UUID | None = Query(None),

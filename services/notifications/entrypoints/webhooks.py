@@ -18,7 +18,9 @@ from services.notifications.adapters import webhook_http, webhooks
 from services.notifications.domain import signing
 from services.notifications.domain.destinations import DestinationRefused
 from services.notifications.handlers import WEBHOOK_EVENT_TYPES
+from services.notifications.entrypoints import schemas as out
 from shared.auth import Caller, CallerDep, WriterDep
+from shared.openapi import ok, problems
 from shared.problems import Problem
 from shared.service import pool_of
 
@@ -101,7 +103,7 @@ async def _check_destination(request: Request, url: str) -> None:
         ) from None
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, responses=ok(out.Webhook, 201, 200) | problems(409))
 async def create_webhook(
     body: WebhookIn, request: Request, response: Response, who: WriterDep, idempotency_key: IdempotencyKey = None,
 ):
@@ -140,14 +142,14 @@ async def create_webhook(
     return _json(row, created.secret)
 
 
-@router.get("")
+@router.get("", responses=ok(list[out.Webhook]))
 async def list_webhooks(request: Request, who: CallerDep):
     """The caller's hooks (a partner: its cluster's; coordinators and ops: all). Secrets are never listed."""
     async with pool_of(request).acquire() as conn:
         return [_json(r) for r in await webhooks.list_for(conn, _scope(who))]
 
 
-@router.get("/{subscription_id}")
+@router.get("/{subscription_id}", responses=ok(out.Webhook))
 async def get_webhook(subscription_id: uuid.UUID, request: Request, who: CallerDep):
     async with pool_of(request).acquire() as conn:
         row = await webhooks.get(conn, subscription_id, _scope(who))
@@ -165,7 +167,7 @@ async def delete_webhook(subscription_id: uuid.UUID, request: Request, who: Writ
     return Response(status_code=204)
 
 
-@router.post("/{subscription_id}/rotate-secret")
+@router.post("/{subscription_id}/rotate-secret", responses=ok(out.Webhook))
 async def rotate_secret(subscription_id: uuid.UUID, request: Request, who: WriterDep, body: RotateIn | None = None):
     """A new secret signs from now on; the previous one adds a second signature (space-separated in
     webhook-signature) until ``previous_secret_valid_until``, so receivers can switch without a gap."""

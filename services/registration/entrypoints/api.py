@@ -28,12 +28,16 @@ from services.registration.handlers import Context, Reply, participant_json
 from shared.auth import CallerDep, CoordinatorDep, WriterDep, public
 from shared.gate import spend
 from shared.events.catalogue import ActivityKind, ParticipantKind
+from services.registration.entrypoints import schemas as out
+from shared.openapi import ok, problems
 from shared.problems import Problem
 from shared.service import pool_of
 
 router = APIRouter(prefix="/v1", tags=["registration"])
 
 CorrelationId = Annotated[str | None, Header(alias="X-Correlation-ID", max_length=200)]
+# A write retried with its Idempotency-Key after the participant it concerned was erased answers 410.
+_IDEMPOTENT = (410,)
 
 
 def _respond(reply: Reply) -> JSONResponse:
@@ -65,19 +69,19 @@ async def _write(request: Request, idem, work) -> JSONResponse:
 # --- clusters ------------------------------------------------------------------------------------
 
 
-@router.post("/clusters", status_code=201)
+@router.post("/clusters", status_code=201, responses=ok(out.Cluster, 201) | problems(409, *_IDEMPOTENT))
 async def create_cluster(body: ClusterIn, request: Request, _: CoordinatorDep, idem: IdempotencyDep):
     return await _write(request, idem, lambda conn: admin.create_cluster(conn, body))
 
 
-@router.patch("/clusters/{cluster_id}")
+@router.patch("/clusters/{cluster_id}", responses=ok(out.Cluster) | problems(*_IDEMPOTENT))
 async def update_cluster(cluster_id: str, body: ClusterPatch, request: Request, _: CoordinatorDep,
                          idem: IdempotencyDep):
     """Rename or move a cluster. Its id never changes: keys, participants and events refer to it."""
     return await _write(request, idem, lambda conn: admin.update_cluster(conn, cluster_id, body))
 
 
-@router.get("/clusters")
+@router.get("/clusters", responses=ok(list[out.Cluster]))
 async def list_clusters(request: Request, _: CallerDep):
     async with pool_of(request).acquire() as conn:
         return await repository.list_clusters(conn)
@@ -86,7 +90,7 @@ async def list_clusters(request: Request, _: CallerDep):
 # --- participants --------------------------------------------------------------------------------
 
 
-@router.post("/participants", status_code=201)
+@router.post("/participants", status_code=201, responses=ok(out.Participant, 201, 200) | problems(*_IDEMPOTENT))
 async def register_participant(
     body: ParticipantIn, request: Request, who: WriterDep, idem: IdempotencyDep, correlation_id: CorrelationId = None
 ):
@@ -96,7 +100,7 @@ async def register_participant(
     return await _write(request, idem, lambda conn: handlers.register_participant(conn, ctx, body, cluster_id))
 
 
-@router.post("/participants:batch", status_code=200)
+@router.post("/participants:batch", status_code=200, responses=ok(out.BatchResult) | problems(*_IDEMPOTENT))
 async def register_batch(
     body: ParticipantBatch, request: Request, who: WriterDep, idem: IdempotencyDep, correlation_id: CorrelationId = None
 ):
@@ -107,7 +111,7 @@ async def register_batch(
     return await _write(request, idem, lambda conn: handlers.register_batch(conn, ctx, body.items))
 
 
-@router.get("/participants")
+@router.get("/participants", responses=ok(out.ParticipantPage))
 async def list_participants(
     request: Request,
     who: CallerDep,
@@ -139,7 +143,7 @@ async def list_participants(
             "next_cursor": encode_cursor(page[-1]["created_at"], page[-1]["id"]) if more else None}
 
 
-@router.get("/participants/{participant_id}")
+@router.get("/participants/{participant_id}", responses=ok(out.Participant))
 async def get_participant(participant_id: str, request: Request, who: CallerDep):
     pid = _id(participant_id, "participant")
     async with pool_of(request).acquire() as conn:
@@ -149,7 +153,7 @@ async def get_participant(participant_id: str, request: Request, who: CallerDep)
     return participant_json(row)
 
 
-@router.patch("/participants/{participant_id}")
+@router.patch("/participants/{participant_id}", responses=ok(out.Participant) | problems(*_IDEMPOTENT))
 async def update_participant(
     participant_id: str, body: ParticipantPatch, request: Request, who: WriterDep, idem: IdempotencyDep,
     correlation_id: CorrelationId = None,
@@ -158,7 +162,8 @@ async def update_participant(
     return await _write(request, idem, lambda conn: handlers.update_participant(conn, ctx, pid, body))
 
 
-@router.delete("/participants/{participant_id}", status_code=202)
+@router.delete("/participants/{participant_id}", status_code=202,
+               responses=ok(out.Erasure, 202) | problems(*_IDEMPOTENT))
 async def erase_participant(
     participant_id: str, request: Request, who: WriterDep, idem: IdempotencyDep, correlation_id: CorrelationId = None
 ):
@@ -171,7 +176,7 @@ async def erase_participant(
 # --- activities ----------------------------------------------------------------------------------
 
 
-@router.post("/activities", status_code=201)
+@router.post("/activities", status_code=201, responses=ok(out.Activity, 201) | problems(*_IDEMPOTENT))
 async def create_activity(
     body: ActivityIn, request: Request, who: WriterDep, idem: IdempotencyDep, correlation_id: CorrelationId = None
 ):
@@ -179,13 +184,13 @@ async def create_activity(
     return await _write(request, idem, lambda conn: handlers.create_activity(conn, ctx, body))
 
 
-@router.get("/activities")
+@router.get("/activities", responses=ok(list[out.Activity]))
 async def list_activities(request: Request, _: CallerDep, kind: ActivityKind | None = None):
     async with pool_of(request).acquire() as conn:
         return [handlers.activity_json(r) for r in await repository.list_activities(conn, kind)]
 
 
-@router.get("/activities/{activity_id}")
+@router.get("/activities/{activity_id}", responses=ok(out.Activity))
 async def get_activity(activity_id: str, request: Request, _: CallerDep):
     aid = _id(activity_id, "activity")
     async with pool_of(request).acquire() as conn:
@@ -195,7 +200,8 @@ async def get_activity(activity_id: str, request: Request, _: CallerDep):
         return handlers.activity_json(row, await repository.count_activity_participants(conn, aid))
 
 
-@router.post("/activities/{activity_id}/participants", status_code=201)
+@router.post("/activities/{activity_id}/participants", status_code=201,
+             responses=ok(out.Joined, 201) | problems(409, *_IDEMPOTENT))
 async def join_activity(
     activity_id: str, body: JoinIn, request: Request, who: WriterDep, idem: IdempotencyDep,
     correlation_id: CorrelationId = None,
@@ -207,7 +213,8 @@ async def join_activity(
 # --- exchanges -----------------------------------------------------------------------------------
 
 
-@router.post("/exchanges", status_code=201)
+@router.post("/exchanges", status_code=201,
+             responses=ok(out.Exchange, 201) | problems(404, 409, *_IDEMPOTENT, s404="No such participant, or one the caller may not see"))
 async def apply_exchange(
     body: ExchangeIn, request: Request, who: WriterDep, idem: IdempotencyDep, correlation_id: CorrelationId = None
 ):
@@ -215,7 +222,7 @@ async def apply_exchange(
     return await _write(request, idem, lambda conn: handlers.apply_exchange(conn, ctx, body))
 
 
-@router.get("/exchanges")
+@router.get("/exchanges", responses=ok(list[out.Exchange]))
 async def list_exchanges(
     request: Request, who: CallerDep,
     status: Literal["applied", "approved", "cancelled", "completed"] | None = None,
@@ -227,7 +234,7 @@ async def list_exchanges(
     return [handlers.exchange_json(r) for r in rows]
 
 
-@router.get("/exchanges/{exchange_id}")
+@router.get("/exchanges/{exchange_id}", responses=ok(out.Exchange))
 async def get_exchange(exchange_id: str, request: Request, who: CallerDep):
     xid = _id(exchange_id, "exchange")
     async with pool_of(request).acquire() as conn:
@@ -237,7 +244,7 @@ async def get_exchange(exchange_id: str, request: Request, who: CallerDep):
     return handlers.exchange_json(row)
 
 
-@router.post("/exchanges/{exchange_id}/approve")
+@router.post("/exchanges/{exchange_id}/approve", responses=ok(out.ApprovedExchange) | problems(409, *_IDEMPOTENT))
 async def approve_exchange(
     exchange_id: str, request: Request, who: CoordinatorDep, idem: IdempotencyDep, correlation_id: CorrelationId = None
 ):
@@ -247,7 +254,7 @@ async def approve_exchange(
     return await _write(request, idem, lambda conn: handlers.approve_exchange(conn, ctx, xid))
 
 
-@router.post("/exchanges/{exchange_id}/cancel")
+@router.post("/exchanges/{exchange_id}/cancel", responses=ok(out.Exchange) | problems(409, *_IDEMPOTENT))
 async def cancel_exchange(
     exchange_id: str, request: Request, who: WriterDep, idem: IdempotencyDep, body: CancelIn | None = None,
     correlation_id: CorrelationId = None,
@@ -256,7 +263,7 @@ async def cancel_exchange(
     return await _write(request, idem, lambda conn: handlers.cancel_exchange(conn, ctx, xid, body or CancelIn()))
 
 
-@router.post("/exchanges/{exchange_id}/completion")
+@router.post("/exchanges/{exchange_id}/completion", responses=ok(out.Exchange) | problems(409, *_IDEMPOTENT))
 async def complete_exchange(
     exchange_id: str, body: CompletionIn, request: Request, who: WriterDep, idem: IdempotencyDep,
     correlation_id: CorrelationId = None,

@@ -10,7 +10,9 @@ from fastapi.responses import JSONResponse
 from services.registration import admin
 from services.registration.domain.programme import KeyIn, Role
 from services.registration.handlers import Reply
+from services.registration.entrypoints import schemas as out
 from shared.auth import CoordinatorDep
+from shared.openapi import ok, problems
 from shared.service import pool_of
 
 # Authentication, request budgets and the body cap come from the gate (shared/gate.py).
@@ -32,13 +34,13 @@ async def _in_transaction(request: Request, work) -> JSONResponse:
         return _respond(await work(conn))
 
 
-@router.post("/keys", status_code=201)
+@router.post("/keys", status_code=201, responses=ok(out.IssuedKey, 201))
 async def issue_key(body: KeyIn, request: Request, _: CoordinatorDep):
     """Issue a key for a cluster; ``key`` in the response is the only time the secret is shown."""
     return await _in_transaction(request, lambda conn: admin.issue_key(conn, body))
 
 
-@router.get("/keys")
+@router.get("/keys", responses=ok(list[out.Key]))
 async def list_keys(
     request: Request, _: CoordinatorDep,
     cluster_id: Annotated[str | None, Query(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")] = None,
@@ -50,14 +52,15 @@ async def list_keys(
         return await admin.list_keys(conn, cluster_id, role, include_revoked)
 
 
-@router.delete("/keys/{key_id}")
+@router.delete("/keys/{key_id}", responses=ok(out.Key) | problems(
+    409, s409="The last active coordinator key cannot be revoked: rotate it"))
 async def revoke_key(key_id: str, request: Request, _: CoordinatorDep):
     """Revoke a key at once in registration, and in every other service when it applies ``apikey.revoked``.
     The last active coordinator key cannot be revoked (409): rotate it instead."""
     return await _in_transaction(request, lambda conn: admin.revoke_key(conn, key_id))
 
 
-@router.post("/keys/{key_id}/rotate", status_code=201)
+@router.post("/keys/{key_id}/rotate", status_code=201, responses=ok(out.IssuedKey, 201))
 async def rotate_key(key_id: str, request: Request, _: CoordinatorDep):
     """A new key with the same cluster, role and label; the old one is revoked in the same transaction."""
     return await _in_transaction(request, lambda conn: admin.rotate_key(conn, key_id))

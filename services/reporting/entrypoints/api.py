@@ -19,7 +19,9 @@ from fastapi.responses import Response
 from services.reporting.adapters import projection
 from services.reporting.domain import disclosure, kpis
 from services.reporting.domain.facts import FactBook
+from services.reporting.entrypoints import schemas as out
 from shared.auth import Caller, OptionalCallerDep, public
+from shared.openapi import ok, problems
 from shared.problems import Problem
 from shared.service import pool_of
 
@@ -62,7 +64,8 @@ async def visible_board(request: Request, who: Caller | None, cluster: str | Non
     return disclosure.scoreboard(board, disclosure.audience_of(who and who.role), who and who.cluster_id)
 
 
-@router.get("/kpis", summary="The monitoring scoreboard")
+@router.get("/kpis", summary="The monitoring scoreboard", response_model=None,
+            responses=ok(out.Scoreboard) | problems(404))
 @public(PUBLIC, when="public_scoreboard", optional_key=True)
 async def get_kpis(request: Request, who: OptionalCallerDep, cluster: ClusterQ = None, start: FromQ = None,
                    end: ToQ = None) -> dict:
@@ -70,7 +73,7 @@ async def get_kpis(request: Request, who: OptionalCallerDep, cluster: ClusterQ =
 
 
 @router.get("/kpis.csv", summary="The scoreboard as CSV: one row per number (dotted path, value)",
-            response_class=Response, responses={200: {"content": {"text/csv": {}}}})
+            response_class=Response, responses={200: {"content": {"text/csv": {}}}} | problems(404))
 @public(PUBLIC, when="public_scoreboard", optional_key=True)
 async def get_kpis_csv(request: Request, who: OptionalCallerDep, cluster: ClusterQ = None, start: FromQ = None,
                        end: ToQ = None) -> Response:
@@ -79,7 +82,8 @@ async def get_kpis_csv(request: Request, who: OptionalCallerDep, cluster: Cluste
                     headers={"Content-Disposition": 'attachment; filename="kpis.csv"'})
 
 
-@router.get("/kpis/timeseries", summary="One metric per month or quarter, with the running total")
+@router.get("/kpis/timeseries", summary="One metric per month or quarter, with the running total",
+            response_model=None, responses=ok(out.Timeseries) | problems(404))
 @public(PUBLIC, when="public_scoreboard", optional_key=True)
 async def get_timeseries(
     request: Request,

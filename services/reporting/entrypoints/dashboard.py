@@ -18,6 +18,7 @@ from services.reporting.domain.facts import FactBook
 from services.reporting.entrypoints import charts
 from services.reporting.entrypoints.api import PUBLIC, ClusterQ, allowed_cluster, load_book, visible_board
 from shared.auth import OptionalCallerDep, public
+from shared.openapi import problems
 
 router = APIRouter(tags=["dashboard"])
 
@@ -169,7 +170,7 @@ vertical-align:-1px}.swatch.a{background:#1f5fa8}.swatch.b{background:#e07b24}.e
 """
 
 
-@router.get("/", response_class=HTMLResponse, summary="The scoreboard dashboard")
+@router.get("/", response_class=HTMLResponse, summary="The scoreboard dashboard", responses=problems(404))
 @public(PUBLIC, when="public_scoreboard", optional_key=True)
 async def dashboard(request: Request, who: OptionalCallerDep, cluster: ClusterQ = None) -> HTMLResponse:
     """Browsers sign in first (``/signin``, or a one-time link from ``POST /v1/dashboard-links``): the

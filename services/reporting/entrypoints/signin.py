@@ -19,8 +19,10 @@ from urllib.parse import parse_qs
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
+from services.reporting.entrypoints import schemas as out
 from shared import auth
 from shared.auth import CallerDep, public
+from shared.openapi import ok
 from shared.service import pool_of
 
 router = APIRouter(tags=["dashboard"])
@@ -75,7 +77,8 @@ async def redeem(token: str, request: Request):
     return _signed_in(request, session)
 
 
-@router.post("/v1/dashboard-links", status_code=201, summary="A one-time link that opens the dashboard signed in")
+@router.post("/v1/dashboard-links", status_code=201, summary="A one-time link that opens the dashboard signed in",
+             response_model=None, responses=ok(out.DashboardLink, 201))
 async def dashboard_link(request: Request, who: CallerDep) -> dict:
     settings = request.app.state.service.settings
     async with pool_of(request).acquire() as conn:

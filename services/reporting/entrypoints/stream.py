@@ -17,10 +17,12 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, StreamingResponse
 
 from services.reporting.adapters import eventlog
+from services.reporting.entrypoints import schemas as out
 from shared.auth import OpsDep
 from shared.events.envelope import Envelope
 from shared.events.topics import TOPICS
 from shared.ops.lag import lag_rows
+from shared.openapi import ok
 
 router = APIRouter(tags=["stream"])
 
@@ -79,7 +81,8 @@ async def stream_events(
                              headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
 
-@router.get("/v1/stream/lag", summary="Consumer lag per consumer group (service) and topic; ops and coordinators")
+@router.get("/v1/stream/lag", summary="Consumer lag per consumer group (service) and topic; ops and coordinators",
+            response_model=None, responses=ok(out.Lag))
 async def consumer_lag(request: Request, who: OpsDep) -> dict:
     settings = request.app.state.service.settings
     rows = await lag_rows(settings.kafka_bootstrap, timeout_s=settings.broker_timeout_s, namespace=settings.namespace)
