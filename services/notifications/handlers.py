@@ -43,7 +43,7 @@ async def _plan_webhooks(conn: asyncpg.Connection, envelope: Envelope) -> None:
     for sub in await store.matching_subscriptions(conn, envelope.type, clusters):
         await store.plan(
             conn, event_id=envelope.id, event_type=envelope.type, recipient=str(sub["id"]), channel="webhook",
-            template="webhook", context={"body": envelope.model_dump_json()},
+            template="webhook", context={"body": envelope.to_json().decode()},
             cluster_id=sub["cluster_id"],  # NULL for a coordinator's hook: no partner sees those deliveries
             correlation_id=envelope.correlation_id,
         )

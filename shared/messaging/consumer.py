@@ -278,7 +278,7 @@ class ConsumerRunner:
     def _decode(record: ConsumerRecord) -> Envelope:
         """An event we can apply: valid envelope and payload, keyed by its aggregate id (the key is what
         keeps one aggregate's events in order, so a message without it breaks the contract)."""
-        envelope = decode(record.value)
+        envelope = decode(record.value, record.headers)
         if record.key is None or record.key.decode(errors="replace") != envelope.subject:
             raise EventDecodeError(f"Kafka key {record.key!r} is not the event's subject {envelope.subject!r}")
         return envelope

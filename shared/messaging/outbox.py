@@ -23,7 +23,7 @@ from aiokafka import AIOKafkaProducer
 
 from shared import correlation, metrics
 from shared.events import EventData, new_envelope
-from shared.events.envelope import Envelope, kafka_headers
+from shared.events.envelope import Envelope, kafka_headers, upgrade_json
 from shared.messaging.kafka import bounded, close_quietly, new_producer
 from shared.messaging.namespace import NO_NAMESPACE, Namespace
 
@@ -51,7 +51,7 @@ async def record(
         envelope.topic.name,
         envelope.subject,
         envelope.type,
-        envelope.model_dump_json(),
+        envelope.to_json().decode(),
     )
     return envelope
 
@@ -154,11 +154,11 @@ class OutboxRelay:
 
     async def publish_batch(self, conn: asyncpg.Connection) -> int:
         """Publish the oldest unpublished rows; return how many were published."""
-        # The stored JSON is sent as it is (no re-validation per row): it was validated when recorded.
+        # The stored JSON is sent as it is (no re-validation per row: it was validated when recorded), except
+        # that a row recorded with the old attribute names goes out with the current ones. The ce_* headers
+        # are derived from the very body that is sent.
         rows = await conn.fetch(
-            """SELECT position, topic, key, event_type, event_id::text AS event_id, envelope::text AS value,
-                      envelope->>'source' AS source, envelope->>'time' AS time,
-                      envelope->>'correlation_id' AS correlation_id, created_at
+            """SELECT position, topic, key, event_type, envelope::text AS value, created_at
                FROM outbox WHERE published_at IS NULL ORDER BY position LIMIT $1""",
             self.batch_size,
         )
@@ -170,16 +170,11 @@ class OutboxRelay:
         async def send_all() -> None:
             # send() only enqueues (it waits only while the client's buffer is full); the futures it
             # returns resolve on the broker's acks. One bound covers the whole batch.
-            acks = [
-                await producer.send(
-                    self.namespace.topic(row["topic"]), row["value"].encode(), key=row["key"].encode(),
-                    headers=kafka_headers(
-                        event_id=row["event_id"], event_type=row["event_type"], source=row["source"],
-                        time=row["time"], subject=row["key"], correlation_id=row["correlation_id"],
-                    ),
-                )
-                for row in rows
-            ]
+            acks = []
+            for row in rows:
+                value, body = upgrade_json(row["value"])
+                acks.append(await producer.send(self.namespace.topic(row["topic"]), value, key=row["key"].encode(),
+                                                headers=kafka_headers(body)))
             await asyncio.gather(*acks)
 
         await bounded(send_all(), self.timeout_s, f"publishing {len(rows)} events")

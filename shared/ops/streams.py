@@ -20,8 +20,12 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.structs import OffsetAndMetadata
 
+from shared.events.envelope import LEGACY_ATTRIBUTES, REQUIRED_HEADERS
 from shared.messaging.kafka import bounded, close_quietly
 from shared.messaging.namespace import NO_NAMESPACE, Namespace
+
+
+_OLD_NAMES = {new: old for old, new in LEGACY_ATTRIBUTES.items()}
 
 
 @dataclass
@@ -45,14 +49,27 @@ class Message:
         return f"{self.topic}:{self.partition}:{self.offset}"
 
     @property
+    def binary_mode(self) -> bool:
+        """A CloudEvent in binary content mode: attributes in ``ce_`` headers, the value is the data. The
+        Kafka binding decides by ``content-type``; ours are structured (``application/cloudevents+json``).
+        The same rule as ``shared.events.envelope.decode``."""
+        content_type = (self.header("content-type") or "").lower()
+        return not content_type.startswith("application/cloudevents") and REQUIRED_HEADERS <= self.headers.keys()
+
+    @property
     def envelope(self) -> dict[str, Any] | None:
-        """The CloudEvent as a dict, or None when the value is not a JSON object (a poison message)."""
+        """The CloudEvent as a dict (as written: old events keep their old attribute names), or None when
+        the value is not a JSON object (a poison message)."""
         if not hasattr(self, "_envelope"):
             try:
                 parsed = json.loads(self.value) if self.value is not None else None
             except (UnicodeDecodeError, json.JSONDecodeError):
                 parsed = None
-            self._envelope = parsed if isinstance(parsed, dict) else None
+            if self.binary_mode:
+                attributes = {k[3:]: v.decode(errors="replace") for k, v in self.headers.items() if k.startswith("ce_")}
+                self._envelope = {**attributes, "data": parsed}
+            else:
+                self._envelope = parsed if isinstance(parsed, dict) else None
         return self._envelope
 
     def header(self, name: str) -> str | None:
@@ -60,11 +77,14 @@ class Message:
         return value.decode(errors="replace") if value is not None else None
 
     def attribute(self, name: str) -> str | None:
-        """A CloudEvents attribute from the body, falling back to its ``ce_`` header."""
+        """A CloudEvents attribute (spec name, e.g. ``correlationid``) from the body, under its old name in
+        events written before the extensions were renamed, falling back to its ``ce_`` header."""
         env = self.envelope or {}
         value = env.get(name)
         if value is None:
-            value = self.header(f"ce_{name.replace('_', '')}")
+            value = env.get(_OLD_NAMES.get(name, name))
+        if value is None:
+            value = self.header(f"ce_{name}")
         return None if value is None else str(value)
 
     @property
@@ -81,11 +101,11 @@ class Message:
 
     @property
     def correlation_id(self) -> str | None:
-        return self.attribute("correlation_id")
+        return self.attribute("correlationid")
 
     @property
     def causation_id(self) -> str | None:
-        return (self.envelope or {}).get("causation_id")
+        return self.attribute("causationid")
 
     @property
     def clusters(self) -> set[str]:

@@ -171,3 +171,35 @@ async def test_batch_mode_applies_duplicates_once_and_isolates_a_poison_message(
     [dead] = await read_all(kafka_bootstrap, f"{topic}.dlq", expect=1)
     assert dead.value == encode(poison)[1]
     assert dict(dead.headers)["cxc_error_stage"] == b"handler"
+
+
+@pytest.mark.parametrize("batch", [False, True], ids=["one-by-one", "batch"])
+async def test_an_old_format_event_and_a_binary_mode_one_from_the_sdk_are_applied(pool, consume, producer, batch):
+    """What the previous version wrote (snake_case extension attributes, no dataschema, its headers) is still
+    applied; so is a CloudEvent another producer sends in the Kafka binding's binary content mode."""
+    from cloudevents.core.bindings import kafka as ce_kafka
+    from cloudevents.core.formats.json import JSONFormat
+    from cloudevents.core.v1.event import CloudEvent
+
+    old = new_envelope(participant_registered(f"old-{uuid.uuid4()}"), source="/test", correlation_id="c-old")
+    body = json.loads(old.to_json())
+    del body["dataschema"]
+    body["schema_version"], body["correlation_id"] = body.pop("schemaversion"), body.pop("correlationid")
+    body["causation_id"] = None
+    old_headers = [("ce_specversion", b"1.0"), ("ce_id", old.id.encode()), ("ce_type", old.type.encode()),
+                   ("ce_source", b"/test"), ("ce_time", old.time.isoformat().encode()),
+                   ("ce_subject", old.subject.encode()), ("ce_correlationid", b"c-old"),
+                   ("content-type", b"application/cloudevents+json; charset=utf-8")]
+    await (await producer.send(producer.topic, json.dumps(body).encode(), key=old.subject.encode(),
+                               headers=old_headers))
+
+    theirs = new_envelope(participant_registered(f"sdk-{uuid.uuid4()}"), source="/elsewhere")
+    attributes = {**{k: v for k, v in json.loads(theirs.to_json()).items() if k != "data"}, "time": theirs.time}
+    message = ce_kafka.to_binary(CloudEvent(attributes, theirs.data), JSONFormat(),
+                                 key_mapper=lambda event: event.get_subject())
+    await (await producer.send(producer.topic, message.value, key=message.key.encode(),
+                               headers=list(message.headers.items())))
+    consume(batch=batch)
+    [applied_old] = await eventually(effects_for(pool, old.subject), timeout=30)
+    [applied_theirs] = await eventually(effects_for(pool, theirs.subject), timeout=30)
+    assert (str(applied_old["event_id"]), str(applied_theirs["event_id"])) == (old.id, theirs.id)

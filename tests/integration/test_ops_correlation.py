@@ -55,7 +55,7 @@ async def test_the_callers_request_id_is_echoed_and_becomes_the_events_correlati
     assert r.status_code == 201, r.text
     assert r.headers["x-request-id"] == "partner-req-0042"
     [event] = await recorded(api.pool)
-    assert event["correlation_id"] == "partner-req-0042" and event["causation_id"] is None
+    assert event["correlationid"] == "partner-req-0042" and "causationid" not in event
 
 
 async def test_a_request_without_an_id_gets_one_and_its_event_carries_it(api):
@@ -64,7 +64,7 @@ async def test_a_request_without_an_id_gets_one_and_its_event_carries_it(api):
     request_id = r.headers["x-request-id"]
     assert request_id != "not acceptable\tid" and str(uuid.UUID(request_id)) == request_id
     [event] = await recorded(api.pool)
-    assert event["correlation_id"] == request_id
+    assert event["correlationid"] == request_id
 
 
 async def test_http_requests_are_counted_and_timed_by_route_template(api):
@@ -111,5 +111,5 @@ async def test_an_event_recorded_by_a_consumer_handler_is_caused_by_the_consumed
         await asyncio.gather(task, return_exceptions=True)
         await pool.close()
     assert caused["type"] == "notification.sent"
-    assert (caused["correlation_id"], caused["causation_id"]) == ("req-hop-1", consumed.id)
+    assert (caused["correlationid"], caused["causationid"]) == ("req-hop-1", consumed.id)
     assert REGISTRY.get_sample_value("cxc_events_consumed_total", applied) == before + 1

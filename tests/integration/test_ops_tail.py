@@ -40,7 +40,7 @@ async def test_tail_shows_a_freshly_posted_registration_with_its_correlation_id(
         assert await asyncio.wait_for(follower, 30) == 1
     [line] = out.lines
     assert line["topic"] == "cxc.participants" and line["key"] == r.json()["id"]
-    assert line["event"]["type"] == "participant.registered" and line["event"]["correlation_id"] == "tail-req-7"
+    assert line["event"]["type"] == "participant.registered" and line["event"]["correlationid"] == "tail-req-7"
     assert line["headers"]["ce_correlationid"] == "tail-req-7"
 
 
@@ -131,5 +131,7 @@ async def test_a_librdkafka_client_reads_our_events(kafka_bootstrap, topic_names
     got = await eventually(lambda: asyncio.to_thread(consume_one), timeout=60)
     key, value, headers = got
     assert key.decode() == env.subject
-    assert json.loads(value)["correlation_id"] == "rdkafka-1"
+    assert json.loads(value)["correlationid"] == "rdkafka-1"
     assert headers["ce_type"] == b"participant.registered" and headers["ce_id"] == env.id.encode()
+    assert headers["content-type"] == b"application/cloudevents+json; charset=utf-8"
+    assert headers["ce_correlationid"] == b"rdkafka-1" and headers["ce_dataschema"] == env.dataschema.encode()

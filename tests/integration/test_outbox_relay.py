@@ -126,3 +126,46 @@ async def test_relay_reconnects_when_its_database_connection_dies(pool, kafka_bo
         await eventually(lambda: _zero(pool), timeout=30)
     finally:
         await stop(relay)
+
+
+async def test_published_events_are_structured_cloudevents_and_an_old_format_row_goes_out_in_the_new_one(
+    pool, kafka_bootstrap, topic_namespace
+):
+    """The relay sends what was stored, with ce_ headers derived from that very body; a row recorded before
+    the extension attributes got their spec names is sent with the new names (the SDK refuses the old)."""
+    from cloudevents.core.bindings import kafka as ce_kafka
+    from cloudevents.core.formats.json import JSONFormat
+
+    from shared.events import decode, new_envelope
+
+    await ensure_topics(kafka_bootstrap, [("cxc.participants", 4)], namespace=topic_namespace)
+    pid = str(uuid.uuid4())
+    async with pool.acquire() as conn, conn.transaction():
+        current = await outbox.record(conn, participant_registered(pid), source="/test", correlation_id="corr-new")
+        old = new_envelope(participant_registered(pid), source="/test", correlation_id="corr-old",
+                           causation_id=current.id)
+        legacy = json.loads(old.to_json())
+        del legacy["dataschema"]
+        for new_name, old_name in (("schemaversion", "schema_version"), ("correlationid", "correlation_id"),
+                                   ("causationid", "causation_id")):
+            legacy[old_name] = legacy.pop(new_name)
+        await conn.execute(
+            "INSERT INTO outbox (event_id, topic, key, event_type, envelope) VALUES ($1, $2, $3, $4, $5)",
+            old.id, "cxc.participants", pid, old.type, json.dumps(legacy),
+        )
+    relay = await start_relay(pool, kafka_bootstrap, namespace=topic_namespace)
+    try:
+        await eventually(lambda: _zero(pool))
+        records = [r for r in await read_all(kafka_bootstrap, topic_namespace.topic("cxc.participants"), expect=2)
+                   if r.key == pid.encode()]
+    finally:
+        await stop(relay)
+    assert [decode(r.value, r.headers) for r in records] == [current, old]
+    for record in records:
+        headers, body = dict(record.headers), json.loads(record.value)
+        assert headers.pop("content-type") == b"application/cloudevents+json; charset=utf-8"
+        assert headers == {f"ce_{k}": str(v).encode() for k, v in body.items() if k not in ("data", "datacontenttype")}
+        event = ce_kafka.from_structured(ce_kafka.KafkaMessage(dict(record.headers), record.key, record.value),
+                                         JSONFormat())
+        assert event.get_dataschema() == "urn:cxc:event:participant.registered:v1"
+    assert json.loads(records[1].value)["causationid"] == current.id and "causation_id" not in records[1].value.decode()

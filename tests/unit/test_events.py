@@ -1,4 +1,5 @@
 import json
+import re
 from datetime import UTC, datetime
 
 import jsonschema
@@ -7,6 +8,7 @@ import pytest
 from shared.events import CATALOGUE, EventDecodeError, TOPICS, decode, encode, new_envelope, topic_for_type
 from shared.events import catalogue
 from shared.events.catalogue import EventData, ParticipantRegistered, Profile
+from shared.events.envelope import CONTENT_TYPE, schema_file, schema_uri, upgrade_json
 from shared.events.schemas import export
 
 
@@ -34,11 +36,88 @@ def test_envelope_round_trips_through_kafka_bytes():
 
 
 def test_envelope_uses_cloudevents_attribute_names():
-    raw = json.loads(encode(new_envelope(registered(), source="/cxc/registration"))[1])
-    for attr in ("specversion", "id", "source", "type", "time", "subject", "datacontenttype"):
+    raw = json.loads(encode(new_envelope(registered(), source="/cxc/registration", causation_id="e-0"))[1])
+    for attr in ("specversion", "id", "source", "type", "time", "subject", "datacontenttype", "dataschema"):
         assert attr in raw
     assert raw["specversion"] == "1.0"
-    assert {"correlation_id", "causation_id", "schema_version"} <= raw.keys()
+    assert {"correlationid", "causationid", "schemaversion"} <= raw.keys()
+    # CloudEvents 1.0: attribute names consist of lower-case letters a-z and digits 0-9 only
+    assert all(re.fullmatch(r"[a-z0-9]+", name) for name in raw if name != "data"), sorted(raw)
+
+
+def test_unset_optional_attributes_are_left_out_not_written_as_null():
+    raw = json.loads(encode(new_envelope(registered(), source="/x"))[1])
+    assert "causationid" not in raw and None not in raw.values()
+
+
+def test_the_ce_headers_repeat_every_attribute_exactly_as_the_body_has_it():
+    env = new_envelope(registered(), source="/cxc/registration", correlation_id="corr-1", causation_id="e-0")
+    _, value, headers = encode(env)
+    body, found = json.loads(value), dict(headers)
+    assert found.pop("content-type") == CONTENT_TYPE.encode()
+    expected = {f"ce_{k}": (v if isinstance(v, str) else json.dumps(v)).encode()
+                for k, v in body.items() if k not in ("data", "datacontenttype")}
+    assert found == expected
+    assert found["ce_time"] == body["time"].encode() and found["ce_schemaversion"] == b"1"
+
+
+def test_dataschema_names_the_exported_schema_of_the_type_and_version(tmp_path):
+    env = new_envelope(registered(), source="/x")
+    assert env.dataschema == schema_uri("participant.registered", 1) == "urn:cxc:event:participant.registered:v1"
+    export(tmp_path)
+    schema = json.loads((tmp_path / schema_file(env.dataschema)).read_text())
+    assert schema["$id"] == env.dataschema
+    jsonschema.validate(env.data, schema)
+
+
+def test_a_dataschema_that_contradicts_type_and_version_is_a_decode_error():
+    raw = json.loads(encode(new_envelope(registered(), source="/x"))[1])
+    raw["dataschema"] = schema_uri("participant.registered", 2)
+    with pytest.raises(EventDecodeError, match="dataschema"):
+        decode(json.dumps(raw).encode())
+
+
+def _old_format(env) -> bytes:
+    """The event as written before the extension attributes followed the spec: snake_case names,
+    causation_id null, no dataschema."""
+    raw = json.loads(encode(env)[1])
+    del raw["dataschema"]
+    raw["schema_version"] = raw.pop("schemaversion")
+    raw["correlation_id"] = raw.pop("correlationid")
+    raw["causation_id"] = raw.pop("causationid", None)
+    return json.dumps(raw).encode()
+
+
+def test_an_event_in_the_old_format_stays_readable_and_is_sent_on_in_the_new_one():
+    env = new_envelope(registered(), source="/x", correlation_id="corr-old", causation_id="e-before")
+    old = _old_format(env)
+    assert decode(old) == env
+    assert decode(old).dataschema == schema_uri("participant.registered", 1)
+    value, body = upgrade_json(old.decode())
+    assert json.loads(value) == json.loads(encode(env)[1]) == body
+    current = encode(env)[1]
+    assert upgrade_json(current)[0] == current, "a current body is sent byte for byte as stored"
+
+
+def test_old_and_new_names_that_disagree_are_a_decode_error():
+    raw = json.loads(encode(new_envelope(registered(), source="/x", correlation_id="a"))[1])
+    raw["correlation_id"] = "b"
+    with pytest.raises(EventDecodeError, match="disagree"):
+        decode(json.dumps(raw).encode())
+
+
+def test_a_binary_mode_message_is_decoded_from_its_headers_and_data():
+    env = new_envelope(registered(), source="/x", correlation_id="corr-b", causation_id="e-1")
+    _, value, headers = encode(env)
+    body = json.loads(value)
+    binary = [(k, v) for k, v in headers if k != "content-type"] + [("content-type", b"application/json")]
+    assert decode(json.dumps(body["data"]).encode(), binary) == env
+    with pytest.raises(EventDecodeError, match="only application/json"):
+        decode(b"<xml/>", [*binary[:-1], ("content-type", b"application/xml")])
+    with pytest.raises(EventDecodeError, match="not supported"):
+        decode(value, [("content-type", b"application/cloudevents+avro")])
+    # Without a content-type, only the headers of every required attribute make it binary mode.
+    assert decode(value, [("ce_id", env.id.encode())]) == env
 
 
 def test_subject_and_key_are_the_aggregate_id_of_the_topic():
@@ -68,6 +147,7 @@ def test_undecodable_messages_raise_decode_error(value, reason):
 def test_unknown_event_type_is_a_decode_error():
     raw = json.loads(encode(new_envelope(registered(), source="/x"))[1])
     raw["type"] = "participant.teleported"
+    del raw["dataschema"]  # else it contradicts the type before the type is looked up
     with pytest.raises(EventDecodeError, match="unknown event type"):
         decode(json.dumps(raw).encode())
 

@@ -58,6 +58,29 @@ def test_cluster_filter_matches_any_cluster_an_event_names():
     assert Filter(event_type="exchange.*")(m) and not Filter(event_type="exchange.applied")(m)
 
 
+def test_correlation_and_causation_come_from_the_spec_names_the_old_names_or_the_headers():
+    current = message({}, correlationid="c2", causationid="e0")
+    assert (current.correlation_id, current.causation_id) == ("c2", "e0")
+    old = message({}, causation_id="e9")  # written before the rename: correlation_id, causation_id
+    assert (old.correlation_id, old.causation_id) == ("c1", "e9") and Filter(correlation_id="c1")(old)
+    headers_only = Message("cxc.exchanges.dlq", 0, 1, 0, None, b"not json",
+                           {"ce_correlationid": b"c3", "ce_causationid": b"e3"})
+    assert (headers_only.correlation_id, headers_only.causation_id) == ("c3", "e3")
+
+
+def test_a_binary_mode_record_shows_its_attributes_from_the_headers_and_its_data_from_the_value():
+    import json
+
+    m = Message("cxc.exchanges", 0, 1, 0, b"x1", json.dumps({"sending_cluster_id": "gaia"}).encode(),
+                {"ce_specversion": b"1.0", "ce_source": b"/elsewhere", "ce_type": b"exchange.approved",
+                 "ce_id": b"e5", "ce_correlationid": b"c5", "content-type": b"application/json"})
+    assert m.binary_mode and (m.event_type, m.event_id, m.correlation_id) == ("exchange.approved", "e5", "c5")
+    assert m.envelope["data"] == {"sending_cluster_id": "gaia"} and Filter(cluster="gaia")(m)
+    structured = message({}, **{"specversion": "1.0"})
+    structured.headers = {"ce_type": b"exchange.approved", "content-type": b"application/cloudevents+json"}
+    assert not structured.binary_mode and structured.envelope["id"] == "e1"
+
+
 def test_an_undecodable_record_is_shown_raw_and_never_matches_event_filters():
     m = Message("cxc.exchanges.dlq", 0, 1, 0, None, b"\xff not json", {"cxc_error_class": b"EventDecodeError"})
     assert m.envelope is None and m.event_type is None and m.as_json()["value"].endswith("not json")

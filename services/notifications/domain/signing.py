@@ -7,6 +7,9 @@ Every delivery carries three headers:
 - ``webhook-signature``: ``v1,`` + base64(HMAC-SHA256(key, f"{webhook-id}.{webhook-timestamp}.{body}")),
   where body is the exact raw request body (UTF-8 JSON of the CloudEvent).
 
+The body is the event in the CloudEvents HTTP binding's structured content mode: the sender adds
+``content-type: application/cloudevents+json; charset=utf-8``; signing does not depend on it.
+
 The key: a secret of the form ``whsec_<base64>`` (what this service generates when the subscriber sends
 none) is used as the base64-decoded bytes after the prefix, exactly as the Standard Webhooks libraries do;
 any other secret a subscriber chose is used as its UTF-8 bytes. A ``whsec_`` secret a subscriber brings must
@@ -68,7 +71,6 @@ def headers(secret: str | Sequence[str], msg_id: str, timestamp: int, body: byte
         "webhook-id": msg_id,
         "webhook-timestamp": str(timestamp),
         "webhook-signature": " ".join(sign(k, msg_id, timestamp, body) for k in keys),
-        "content-type": "application/json",
     }
 
 

@@ -43,6 +43,7 @@ from services.notifications.domain.messages import render
 from services.notifications.domain.unsubscribe import unsubscribe_url
 from services.notifications.settings import NotificationsSettings
 from shared.events.catalogue import NotificationFailed, NotificationSent
+from shared.events.envelope import CONTENT_TYPE, upgrade_json
 from shared.messaging import outbox
 from shared.periodic import run_periodically
 
@@ -207,6 +208,15 @@ class DeliveryLoop:
         )
 
 
+def webhook_body(stored: str) -> bytes:
+    """The request body of a planned webhook: the event's CloudEvents JSON. One planned before the
+    extension attributes got their spec names goes out with the current names."""
+    try:
+        return upgrade_json(stored)[0]
+    except ValueError:
+        return stored.encode()
+
+
 def _ctx(row) -> dict:
     value = row["context"]
     return json.loads(value) if isinstance(value, str) else dict(value)
@@ -312,8 +322,8 @@ class WebhookSender:
         if sub is None:
             raise Final("cancelled", "webhook subscription removed")
         url, secrets = sub
-        body = _ctx(row)["body"].encode()
-        headers = signing.headers(secrets, str(row["id"]), int(time.time()), body)
+        body = webhook_body(_ctx(row)["body"])
+        headers = {**signing.headers(secrets, str(row["id"]), int(time.time()), body), "content-type": CONTENT_TYPE}
         try:
             self.policy.check_url(url)
             # wait_for on top of httpx's own timeouts: a receiver trickling bytes cannot hold us longer.

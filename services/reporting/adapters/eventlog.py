@@ -70,7 +70,7 @@ class TopicHistory:
                 batches = await bounded(consumer.getmany(timeout_ms=300, max_records=1000), self.timeout_s, "fetch")
                 for tp, records in batches.items():
                     for record in records:
-                        self._apply(apply, record.value, f"{tp.topic}[{tp.partition}]@{record.offset}")
+                        self._apply(apply, record.value, f"{tp.topic}[{tp.partition}]@{record.offset}", record.headers)
                         position[tp] = record.offset + 1
                 behind = any(position[tp] < max(ends[tp], consumer.highwater(tp) or 0) for tp in tps)
                 quiet = 0 if batches or behind else quiet + 1
@@ -78,9 +78,9 @@ class TopicHistory:
         finally:
             await close_quietly(consumer, self.timeout_s, "rebuild consumer")
 
-    def _apply(self, apply: Callable[[Envelope], None], value: bytes | None, where: str) -> None:
+    def _apply(self, apply: Callable[[Envelope], None], value: bytes | None, where: str, headers=None) -> None:
         try:
-            envelope = decode(value)
+            envelope = decode(value, headers)
         except EventDecodeError as exc:
             # The live consumer dead-letters these; a rebuild cannot apply them either.
             self.skipped += 1
@@ -144,7 +144,7 @@ async def tail(bootstrap: str, topics: list[str], timeout_s: float = 10.0,
                 for record in records:
                     topic = namespace.local(tp.topic) or tp.topic
                     try:
-                        yield topic, decode(record.value)
+                        yield topic, decode(record.value, record.headers)
                     except EventDecodeError:
                         yield topic, None
     finally:
