@@ -24,14 +24,14 @@ def valid(subject: str) -> dict:
 def poison_messages() -> dict[str, tuple[bytes | None, bytes]]:
     """name → (key, value); the expected reason is checked against the DLQ headers."""
     unknown_type = valid("u-1") | {"type": "participant.teleported"}
-    future_version = valid("f-1") | {"schema_version": 99}
+    future_version = valid("f-1") | {"schemaversion": 99, "dataschema": "urn:cxc:event:participant.registered:v99"}
     bad_payload = valid("b-1")
     bad_payload["data"]["profile"]["country"] = 42
     missing_key = valid("m-1")
     return {
         "undecodable bytes": (b"x", b"\xff\xfe\x00 garbage"),
         "unknown type": (b"u-1", json.dumps(unknown_type).encode()),
-        "future schema_version": (b"f-1", json.dumps(future_version).encode()),
+        "future schemaversion": (b"f-1", json.dumps(future_version).encode()),
         "invalid payload": (b"b-1", json.dumps(bad_payload).encode()),
         "gigantic": (b"g", b'{"junk": "' + b"x" * 900_000 + b'"}'),
         "missing key": (None, json.dumps(missing_key).encode()),
@@ -41,7 +41,7 @@ def poison_messages() -> dict[str, tuple[bytes | None, bytes]]:
 REASONS = {
     "undecodable bytes": b"not JSON",
     "unknown type": b"unknown event type",
-    "future schema_version": b"invalid participant.registered v99",
+    "future schemaversion": b"invalid participant.registered v99",
     "invalid payload": b"invalid participant.registered v1",
     "gigantic": b"invalid envelope",
     "missing key": b"is not the event's subject",
