@@ -1,5 +1,8 @@
+from pathlib import Path
+
 import pytest
 
+from services.reporting import migrations as reporting_migrations
 from shared import db
 
 pytestmark = pytest.mark.integration
@@ -9,7 +12,10 @@ async def test_migrations_apply_once_and_in_order(database_url):
     pool = await db.create_pool(database_url, "reporting")
     try:
         first = await db.migrate(pool, "reporting", "services.reporting.migrations")
-        assert first == ["shared/001_messaging.sql", "shared/002_api_keys.sql", "001_reporting.sql", "002_facts.sql"]
+        shared = sorted(f"shared/{f.name}" for f in Path(db.__file__).with_name("migrations").glob("*.sql"))
+        own = sorted(f.name for f in Path(reporting_migrations.__file__).parent.glob("*.sql"))
+        assert shared[:2] == ["shared/001_messaging.sql", "shared/002_api_keys.sql"]
+        assert first == shared + own, "shared migrations first, then the service's own, each in name order"
         assert await db.migrate(pool, "reporting", "services.reporting.migrations") == []
         tables = {r["tablename"] for r in await pool.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'reporting'")}
         assert {"outbox", "processed_events", "facts", "schema_migrations"} <= tables
