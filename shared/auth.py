@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
-from dataclasses import dataclass
 from typing import Annotated
 
 import asyncpg
@@ -25,6 +24,7 @@ from shared.keysigning import KeySigner, KeyVerifier, default_signer
 from shared.messaging import outbox
 from shared.messaging.consumer import Rejected
 from shared.problems import Problem
+from shared.unit_of_work import Caller  # defined framework-free there; re-exported for the routes
 
 PREFIX = "cxc_"
 ROLES = ("partner", "coordinator", "ops")
@@ -38,15 +38,6 @@ def digest(key: str) -> bytes:
     return hashlib.sha256(key.encode()).digest()
 
 
-@dataclass(frozen=True)
-class Caller:
-    cluster_id: str
-    role: str
-    key_id: str
-
-    def can_see(self, cluster_id: str) -> bool:
-        """Partners see their own cluster only; coordinators and ops see the programme."""
-        return self.role != "partner" or self.cluster_id == cluster_id
 
 
 # --- the source: issuing and revoking (registration) ---------------------------------------------

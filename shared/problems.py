@@ -10,6 +10,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from shared.errors import DomainError
+
 PROBLEM_JSON = "application/problem+json"
 TYPE_BASE = "https://clusterxchange.eu/problems/"
 
@@ -41,7 +43,8 @@ PROBLEM_SCHEMA: dict[str, Any] = {
 
 
 class Problem(Exception):
-    """Raise from a handler to answer with a problem+json response."""
+    """Raise from the edge (authentication, limits, middleware) to answer with a problem+json response.
+    Handlers raise the framework-free domain errors of shared/errors.py instead; ``install`` maps both."""
 
     def __init__(
         self, status: int, detail: str, *, kind: str | None = None, title: str | None = None, headers=None, **extra: Any
@@ -82,6 +85,14 @@ def install(app: FastAPI) -> None:
         return problem_response(
             exc.status, exc.detail, kind=exc.kind, title=exc.title, headers=exc.headers,
             instance=request.url.path, **exc.extra,
+        )
+
+    # The one mapping from domain errors (shared/errors.py) to problem+json: handlers raise them, no route
+    # catches them.
+    @app.exception_handler(DomainError)
+    async def _domain(request: Request, exc: DomainError):
+        return problem_response(
+            exc.status, exc.detail, kind=exc.kind, title=exc.title, instance=request.url.path, **exc.extra,
         )
 
     @app.exception_handler(RequestValidationError)

@@ -1,0 +1,1 @@
+"""Test support shared across test modules: in-memory fakes of the kernel's ports (fakes.py)."""
