@@ -1,18 +1,26 @@
-"""What matchmaking does on an event or a command: state change and its events, in one transaction."""
+"""What matchmaking does on an event or a command: state change and its events, in one transaction.
+
+Commands and reads follow the handler contract (shared/unit_of_work.py): they take the unit of work (the
+repository, the outbox, the caller) and their arguments, raise domain errors (shared/errors.py) and return
+domain values; the routes shape the views. Who may see what is decided once, in the ``visible_*`` and
+``meeting_for`` functions below, for reads and writes alike. Consumed events keep the consumer's contract
+(a connection inside its idempotent transaction).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from dataclasses import dataclass
 
 import asyncpg
 
 from services.matchmaking.adapters import activities, meetings, profiles
+from services.matchmaking.adapters.repository import Repository
 from services.matchmaking.domain import bounds, scheduler, slots, suggestions
+from services.matchmaking.domain.meetings import HELD_RATINGS, Meeting, PairTaken, Rated, Requested
 from shared import privacy
-from shared.auth import Caller
 from shared.events.catalogue import (
     PersonalProfile,
     join_profile,
@@ -28,14 +36,17 @@ from shared.events.catalogue import (
 )
 from shared.events.envelope import Envelope
 from shared.messaging import outbox
-from shared.problems import Problem
+from shared.errors import Conflict, Forbidden, NotFound, RuleBroken
+from shared.unit_of_work import Caller, UnitOfWork, unit_of_work
 
 SOURCE = "/cxc/matchmaking"
 SUGGESTIONS_PUBLISHED_ON_JOIN = 5
 
 
-def not_found(what: str, ident: Any) -> Problem:
-    return Problem(404, f"No {what} {ident}", kind="not-found")
+# The expiry sweeper acts for the programme, not for an API key.
+SYSTEM = Caller(cluster_id="", role="ops", key_id="matchmaking-expiry")
+
+Work = UnitOfWork[Repository]
 
 
 # --- consumed events -----------------------------------------------------------------------------
@@ -111,6 +122,40 @@ ACTIVITY_HANDLERS = {
 }
 
 
+# --- who may see what: one rule each, for reads and writes ---------------------------------------
+
+
+async def _sees(uow: Work, participant_id: str) -> bool:
+    """Whether the caller sees this participant as its own (its cluster's, or any for the programme)."""
+    profile = await uow.repo.profile(participant_id)
+    return profile is not None and uow.caller.can_see(profile["cluster_id"])
+
+
+async def visible_participant(uow: Work, participant_id: str) -> None:
+    """The caller acts or reads for this participant: another cluster's participant does not exist for it."""
+    if not await _sees(uow, participant_id):
+        raise NotFound.of("participant", participant_id)
+
+
+async def visible_profile(uow: Work, participant_id: str) -> dict:
+    """A partner reads its own cluster's profiles, and a counterpart's only while one of its own participants
+    takes part in the same activity (the pool suggestions and requests come from); anything else is another
+    cluster's directory."""
+    profile = await uow.repo.profile(participant_id)
+    if profile is not None and (uow.caller.can_see(profile["cluster_id"]) or await uow.repo.meets_cluster(
+            str(participant_id), uow.caller.cluster_id)):
+        return profile
+    raise NotFound(f"No profile for participant {participant_id}")
+
+
+async def meeting_for(uow: Work, meeting_id: uuid.UUID, *, lock: bool = False) -> Meeting:
+    """A meeting request exists for the clusters of its two parties (and the programme), for nobody else."""
+    meeting = await uow.repo.meeting(meeting_id, lock=lock)
+    if meeting is None or not any([await _sees(uow, p) for p in meeting.parties]):
+        raise NotFound.of("meeting request", meeting_id)
+    return meeting
+
+
 # --- suggestions ---------------------------------------------------------------------------------
 
 
@@ -123,20 +168,25 @@ def _candidate(row: dict) -> suggestions.Candidate:
     )
 
 
-async def suggest(conn: asyncpg.Connection, activity_id: str, participant_id: str, limit: int,
+async def suggest(repo: Repository, activity_id: str, participant_id: str, limit: int,
                   pool: list[suggestions.Candidate] | None = None) -> list[suggestions.Suggestion]:
-    activity = await activities.get(conn, activity_id)
+    activity = await repo.activity(activity_id)
     if activity is None:
-        raise not_found("activity", activity_id)
+        raise NotFound.of("activity", activity_id)
     if pool is None:
-        pool = [_candidate(r) for r in await activities.participants(conn, activity_id)]
+        pool = [_candidate(r) for r in await repo.participants(activity_id)]
     me = next((c for c in pool if c.participant_id == participant_id), None)
     if me is None:
-        raise not_found(f"participant of activity {activity_id}:", participant_id)
+        raise NotFound.of(f"participant of activity {activity_id}:", participant_id)
     return suggestions.suggest(
         me, pool, transnational=activity["kind"] in suggestions.TRANSNATIONAL_KINDS,
-        declined=await meetings.declined_partners(conn, activity_id, participant_id), limit=limit,
+        declined=await repo.declined_partners(activity_id, participant_id), limit=limit,
     )
+
+
+async def suggestions_for(uow: Work, activity_id: str, participant_id: str, limit: int) -> list[suggestions.Suggestion]:
+    await visible_participant(uow, participant_id)
+    return await suggest(uow.repo, activity_id, participant_id, limit)
 
 
 async def publish_suggestions(conn: asyncpg.Connection, activity_id: str, participant_id: str) -> None:
@@ -144,13 +194,14 @@ async def publish_suggestions(conn: asyncpg.Connection, activity_id: str, partic
     symmetric, so the newcomer's top list is also where it ranks high for the others)."""
     if await profiles.get(conn, participant_id) is None:
         return  # profile not seen yet (other topic); suggestions are still served on request
+    repo = Repository(conn)
     pool = [_candidate(r) for r in await activities.participants(conn, activity_id)]
-    for s in await suggest(conn, activity_id, participant_id, SUGGESTIONS_PUBLISHED_ON_JOIN, pool):
+    for s in await suggest(repo, activity_id, participant_id, SUGGESTIONS_PUBLISHED_ON_JOIN, pool):
         await outbox.record(conn, MatchSuggested(
             activity_id=activity_id, participant_id=participant_id, suggested_id=s.participant_id,
             score=s.score, reasons=s.reasons,
         ), source=SOURCE)
-        theirs = await suggest(conn, activity_id, s.participant_id, len(pool), pool)
+        theirs = await suggest(repo, activity_id, s.participant_id, len(pool), pool)
         back = next((t for t in theirs if t.participant_id == participant_id), None)
         if back is not None:
             await outbox.record(conn, MatchSuggested(
@@ -162,165 +213,147 @@ async def publish_suggestions(conn: asyncpg.Connection, activity_id: str, partic
 # --- meeting requests ----------------------------------------------------------------------------
 
 
-def meeting_view(row: asyncpg.Record) -> dict:
-    return {
-        "id": str(row["meeting_id"]), "activity_id": row["activity_id"], "requester_id": row["requester_id"],
-        "target_id": row["target_id"], "message": row["message"], "status": row["status"], "mutual": row["mutual"],
-        "expires_at": row["expires_at"].isoformat(), "created_at": row["created_at"].isoformat(),
-        "schedule_version": row["schedule_version"],
-        "starts_at": row["starts_at"].isoformat() if row["starts_at"] else None,
-        "ends_at": row["ends_at"].isoformat() if row["ends_at"] else None,
-        "table": row["table_no"], "held": row["held"],
-    }
+@dataclass(frozen=True)
+class RequestMeeting:
+    activity_id: str
+    requester_id: str
+    target_id: str
+    message: str | None = None
 
 
-def _event_ids(row: asyncpg.Record) -> dict:
-    return dict(meeting_id=str(row["meeting_id"]), activity_id=row["activity_id"],
-                requester_id=row["requester_id"], target_id=row["target_id"])
+def _event_ids(m: Meeting) -> dict:
+    return dict(meeting_id=str(m.meeting_id), activity_id=m.activity_id, requester_id=m.requester_id,
+                target_id=m.target_id)
 
 
-async def _participant_cluster(conn: asyncpg.Connection, participant_id: str) -> str | None:
-    row = await profiles.get(conn, participant_id)
-    return row["cluster_id"] if row else None
+def _rule(field: str, message: str) -> RuleBroken:
+    return RuleBroken(field, message, title="Matchmaking rule violated")
 
 
-async def request_meeting(conn: asyncpg.Connection, caller: Caller, settings, activity_id: str,
-                          requester_id: str, target_id: str, message: str | None) -> tuple[int, dict]:
-    requester_cluster = await _participant_cluster(conn, requester_id)
-    if requester_cluster is None or not caller.can_see(requester_cluster):
-        raise not_found("participant", requester_id)
-    activity = await activities.get(conn, activity_id)
-    if activity is None:
-        raise not_found("activity", activity_id)
-    if requester_id == target_id:
+async def request_meeting(uow: Work, cmd: RequestMeeting, settings, *, now: datetime | None = None) -> Requested:
+    await visible_participant(uow, cmd.requester_id)
+    if await uow.repo.activity(cmd.activity_id) is None:
+        raise NotFound.of("activity", cmd.activity_id)
+    if cmd.requester_id == cmd.target_id:
         raise _rule("target_id", "A participant cannot request a meeting with itself")
-    for field, pid in (("requester_id", requester_id), ("target_id", target_id)):
-        if not await activities.is_participant(conn, activity_id, pid):
-            raise _rule(field, f"Participant {pid} has not joined activity {activity_id}")
-    existing = await meetings.open_between(conn, activity_id, requester_id, target_id)
+    for field, pid in (("requester_id", cmd.requester_id), ("target_id", cmd.target_id)):
+        if not await uow.repo.is_participant(cmd.activity_id, pid):
+            raise _rule(field, f"Participant {pid} has not joined activity {cmd.activity_id}")
+    existing = await uow.repo.open_meeting_between(cmd.activity_id, cmd.requester_id, cmd.target_id)
     if existing is not None:
-        if existing["status"] == "pending" and existing["target_id"] == requester_id:
+        if existing.status == "pending" and existing.target_id == cmd.requester_id:
             # Both sides asked: the pair's meeting is accepted and counts as mutual for the scheduler.
-            row = await meetings.decide(conn, existing["meeting_id"], "accepted", mutual=True)
-            await outbox.record(conn, MeetingAccepted(**_event_ids(row)), source=SOURCE)
-            return 200, meeting_view(row)
-        raise Problem(409, f"An open meeting request between {requester_id} and {target_id} exists: "
-                           f"{existing['meeting_id']}", kind="duplicate-request")
-    if await meetings.pending_count(conn, requester_id) >= settings.max_pending_requests:
-        raise Problem(409, f"Participant {requester_id} already has {settings.max_pending_requests} pending "
-                           "requests; wait for answers or let some expire", kind="too-many-pending")
-    expires_at = datetime.now(UTC) + timedelta(hours=settings.request_ttl_hours)
+            meeting = await uow.repo.decide(existing.meeting_id, "accepted", mutual=True)
+            await uow.publish(MeetingAccepted(**_event_ids(meeting)))
+            return Requested(meeting, created=False)
+        raise Conflict(f"An open meeting request between {cmd.requester_id} and {cmd.target_id} exists: "
+                       f"{existing.meeting_id}", kind="duplicate-request")
+    if await uow.repo.pending_count(cmd.requester_id) >= settings.max_pending_requests:
+        raise Conflict(f"Participant {cmd.requester_id} already has {settings.max_pending_requests} pending "
+                       "requests; wait for answers or let some expire", kind="too-many-pending")
+    expires_at = (now or datetime.now(UTC)) + timedelta(hours=settings.request_ttl_hours)
     try:
-        async with conn.transaction():  # a savepoint: losing a race for the pair is a 409, not a 500
-            row = await meetings.create(conn, activity_id, requester_id, target_id, message, expires_at)
-    except asyncpg.UniqueViolationError:
-        raise Problem(409, f"An open meeting request between {requester_id} and {target_id} exists",
-                      kind="duplicate-request") from None
-    await outbox.record(conn, MeetingRequested(**_event_ids(row), expires_at=expires_at), source=SOURCE)
-    return 201, meeting_view(row)
+        async with uow.savepoint():  # losing a race for the pair is a conflict, not a failed transaction
+            meeting = await uow.repo.create_meeting(cmd.activity_id, cmd.requester_id, cmd.target_id, cmd.message,
+                                                    expires_at)
+    except PairTaken:
+        raise Conflict(f"An open meeting request between {cmd.requester_id} and {cmd.target_id} exists",
+                       kind="duplicate-request") from None
+    await uow.publish(MeetingRequested(**_event_ids(meeting), expires_at=expires_at))
+    return Requested(meeting, created=True)
 
 
-def _rule(field: str, message: str) -> Problem:
-    return Problem(422, message, kind="rule-violation", title="Matchmaking rule violated",
-                   errors=[{"field": field, "message": message, "type": "rule"}])
-
-
-async def answer(conn: asyncpg.Connection, caller: Caller, meeting_id: uuid.UUID, accept: bool) -> dict:
-    row = await meetings.get(conn, meeting_id, lock=True)
-    if row is None:
-        raise not_found("meeting request", meeting_id)
-    target_cluster = await _participant_cluster(conn, row["target_id"])
-    requester_cluster = await _participant_cluster(conn, row["requester_id"])
-    if not any(c is not None and caller.can_see(c) for c in (target_cluster, requester_cluster)):
-        raise not_found("meeting request", meeting_id)
-    if target_cluster is None or not caller.can_see(target_cluster):
-        raise Problem(403, "Only the target's cluster (or a coordinator) can answer a meeting request",
-                      kind="forbidden")
+async def answer(uow: Work, meeting_id: uuid.UUID, accept: bool) -> Meeting:
+    meeting = await meeting_for(uow, meeting_id, lock=True)
+    if not await _sees(uow, meeting.target_id):
+        raise Forbidden("Only the target's cluster (or a coordinator) can answer a meeting request")
     wanted = "accepted" if accept else "declined"
-    if row["status"] == wanted:
-        return meeting_view(row)  # a retried answer changes nothing
-    if row["status"] != "pending":
-        raise Problem(409, f"Meeting request {meeting_id} is {row['status']}", kind="not-pending")
-    row = await meetings.decide(conn, meeting_id, wanted)
+    if meeting.status == wanted:
+        return meeting  # a retried answer changes nothing
+    if meeting.status != "pending":
+        raise Conflict(f"Meeting request {meeting_id} is {meeting.status}", kind="not-pending")
+    meeting = await uow.repo.decide(meeting_id, wanted)
     event = MeetingAccepted if accept else MeetingDeclined
-    await outbox.record(conn, event(**_event_ids(row)), source=SOURCE)
-    return meeting_view(row)
+    await uow.publish(event(**_event_ids(meeting)))
+    return meeting
+
+
+async def expire(uow: Work, now: datetime, batch: int = 200) -> int:
+    """Expire pending requests past their time, each with its meeting.expired event. Returns how many."""
+    due = await uow.repo.due_for_expiry(now, batch)
+    for meeting in due:
+        await uow.repo.decide(meeting.meeting_id, "expired")
+        await uow.publish(MeetingExpired(**_event_ids(meeting)))
+    return len(due)
 
 
 async def expire_due(pool: asyncpg.Pool, now: datetime | None = None, batch: int = 200) -> int:
-    """Expire pending requests past their time, each with its meeting.expired event. Returns how many."""
-    async with pool.acquire() as conn, conn.transaction():
-        rows = await meetings.due_for_expiry(conn, now or datetime.now(UTC), batch)
-        for row in rows:
-            await meetings.decide(conn, row["meeting_id"], "expired")
-            await outbox.record(conn, MeetingExpired(**_event_ids(row)), source=SOURCE)
-    return len(rows)
+    async with unit_of_work(pool, SYSTEM, Repository, source=SOURCE) as uow:
+        return await expire(uow, now or datetime.now(UTC), batch)
 
 
 # --- scheduling ----------------------------------------------------------------------------------
 
 
-async def run_schedule(conn: asyncpg.Connection, activity_id: str, settings,
-                       time_limit: float | None = None) -> dict:
+async def run_schedule(uow: Work, activity_id: str, settings, time_limit: float | None = None) -> dict:
     """Schedule the activity's accepted meetings. ``time_limit`` may shorten the configured search budget,
     never lengthen it; a run larger than the configured limits is refused before anything is built."""
     cap = settings.schedule_time_limit_s
     time_limit = cap if time_limit is None else min(time_limit, cap)
-    activity = await activities.get(conn, activity_id, lock=True)
+    activity = await uow.repo.activity(activity_id, lock=True)
     if activity is None:
-        raise not_found("activity", activity_id)
+        raise NotFound.of("activity", activity_id)
     ms = activity["meetings"]
     if not ms:
-        raise Problem(409, f"Activity {activity_id} has no meeting settings (day_start, slot_minutes, ...)",
-                      kind="no-meeting-settings")
+        raise Conflict(f"Activity {activity_id} has no meeting settings (day_start, slot_minutes, ...)",
+                       kind="no-meeting-settings")
     limits = settings.schedule_limits
     try:
         size = slots.size(activity["starts_on"], activity["ends_on"], ms)
         bounds.check_grid(size, limits)
-        people = {p["participant_id"]: p for p in await activities.participants(conn, activity_id)}
-        rows = await meetings.accepted(conn, activity_id)
+        people = {p["participant_id"]: p for p in await uow.repo.participants(activity_id)}
+        accepted = await uow.repo.accepted(activity_id)
         schedulable, gone = [], []
-        for r in rows:
-            (schedulable if r["requester_id"] in people and r["target_id"] in people else gone).append(r)
+        for m in accepted:
+            (schedulable if m.requester_id in people and m.target_id in people else gone).append(m)
         periods = sum(len(p["unavailable"]) for p in people.values())
         bounds.check_work(size, len(people), len(schedulable), periods, limits)
     except slots.InvalidMeetingSettings as e:
-        raise Problem(422, f"Activity {activity_id} cannot be scheduled: {e}", kind="invalid-meeting-settings",
-                      title="Meeting settings unusable") from None
+        raise RuleBroken(None, f"Activity {activity_id} cannot be scheduled: {e}", kind="invalid-meeting-settings",
+                         title="Meeting settings unusable") from None
     except bounds.ScheduleTooLarge as e:
-        raise Problem(422, e.detail, kind="schedule-too-large", title="Schedule too large",
-                      rule=e.rule, limit=e.limit, value=e.value) from None
-    version = await meetings.schedule_version(conn, activity_id)
+        raise RuleBroken(None, e.detail, kind="schedule-too-large", title="Schedule too large",
+                         rule=e.rule, limit=e.limit, value=e.value) from None
+    version = await uow.repo.next_schedule_version(activity_id)
     # Building the grid and the solver's matrices is CPU work in proportion to the limits above, and the
     # search runs for up to time_limit: both off the event loop, so health checks and consumers keep running.
     grid, previous, result = await asyncio.to_thread(
         _plan, activity, people, schedulable, time_limit=time_limit, seed=version,
     )
-    by_id = {str(r["meeting_id"]): r for r in rows}
+    by_id = {str(m.meeting_id): m for m in accepted}
     for mid, place in result.placements.items():
         slot = grid[place.slot]
-        r = by_id[mid]
-        await meetings.set_placement(conn, r["meeting_id"], version, place.slot, place.table, slot.starts_at, slot.ends_at)
-        await outbox.record(conn, MeetingScheduled(
-            **_event_ids(r), schedule_version=version, starts_at=slot.starts_at, ends_at=slot.ends_at,
+        m = by_id[mid]
+        await uow.repo.set_placement(m.meeting_id, version, place.slot, place.table, slot.starts_at, slot.ends_at)
+        await uow.publish(MeetingScheduled(
+            **_event_ids(m), schedule_version=version, starts_at=slot.starts_at, ends_at=slot.ends_at,
             table=place.table, online=activity["online"],
-        ), source=SOURCE)
-    gone_ids = {r["meeting_id"] for r in gone}
+        ))
+    gone_ids = {m.meeting_id for m in gone}
     unscheduled = []
-    for r in schedulable + gone:
-        mid = str(r["meeting_id"])
+    for m in schedulable + gone:
+        mid = str(m.meeting_id)
         if mid in result.placements:
             continue
-        reason = ("a participant left the activity" if r["meeting_id"] in gone_ids
+        reason = ("a participant left the activity" if m.meeting_id in gone_ids
                   else "no common free slot" if mid not in previous else "its slot became infeasible")
-        await meetings.set_placement(conn, r["meeting_id"], version, None, None, None, None)
-        await outbox.record(conn, MeetingUnscheduled(**_event_ids(r), schedule_version=version, reason=reason),
-                            source=SOURCE)
+        await uow.repo.set_placement(m.meeting_id, version, None, None, None, None)
+        await uow.publish(MeetingUnscheduled(**_event_ids(m), schedule_version=version, reason=reason))
         unscheduled.append({"meeting_id": mid, "reason": reason})
     moved = sum(
-        1 for r in schedulable
-        if r["starts_at"] is not None and str(r["meeting_id"]) in result.placements
-        and grid[result.placements[str(r["meeting_id"])].slot].starts_at != r["starts_at"]
+        1 for m in schedulable
+        if m.starts_at is not None and str(m.meeting_id) in result.placements
+        and grid[result.placements[str(m.meeting_id)].slot].starts_at != m.starts_at
     )
     return {
         "version": version, "scheduled": result.scheduled, "unscheduled": len(unscheduled),
@@ -329,7 +362,7 @@ async def run_schedule(conn: asyncpg.Connection, activity_id: str, settings,
     }
 
 
-def _plan(activity: dict, people: dict, schedulable: list, *, time_limit: float, seed: int):
+def _plan(activity: dict, people: dict, schedulable: list[Meeting], *, time_limit: float, seed: int):
     ms = activity["meetings"]
     grid = slots.grid(activity["starts_on"], activity["ends_on"], ms["day_start"], ms["day_end"],
                       ms["slot_minutes"], ms["timezone"])
@@ -337,16 +370,16 @@ def _plan(activity: dict, people: dict, schedulable: list, *, time_limit: float,
     # became infeasible, e.g. a new unavailable period or fewer tables).
     # A placement counts only while its slot still means the same time (the grid may have changed).
     previous = {
-        str(r["meeting_id"]): (r["slot"], r["table_no"]) for r in schedulable
-        if r["slot"] is not None and r["slot"] < len(grid) and grid[r["slot"]].starts_at == r["starts_at"]
+        str(m.meeting_id): (m.slot, m.table) for m in schedulable
+        if m.slot is not None and m.slot < len(grid) and grid[m.slot].starts_at == m.starts_at
     }
     problem = scheduler.Problem(
         slots=len(grid),
         tables=None if activity["online"] else ms["tables"],
         meetings=tuple(
-            scheduler.Meeting(str(r["meeting_id"]), r["requester_id"], r["target_id"], mutual=r["mutual"],
-                              locked=str(r["meeting_id"]) in previous)
-            for r in schedulable
+            scheduler.Meeting(str(m.meeting_id), m.requester_id, m.target_id, mutual=m.mutual,
+                              locked=str(m.meeting_id) in previous)
+            for m in schedulable
         ),
         unavailable={pid: slots.unavailable_slots(grid, p["unavailable"], ms["timezone"]) for pid, p in people.items()},
         slot_days=tuple(s.day for s in grid),
@@ -355,28 +388,47 @@ def _plan(activity: dict, people: dict, schedulable: list, *, time_limit: float,
     return grid, previous, scheduler.solve(problem, time_limit=time_limit, seed=seed)
 
 
+# --- agenda --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Agenda:
+    activity: dict
+    participant_id: str | None
+    meetings: list[Meeting]
+
+
+async def agenda(uow: Work, activity_id: str, participant_id: str | None) -> Agenda:
+    """One participant's scheduled meetings (whoever sees that participant), or the whole activity's (the
+    host cluster and the programme)."""
+    activity = await uow.repo.activity(activity_id)
+    if activity is None or not activity["meetings"]:
+        raise NotFound(f"No activity with meetings {activity_id}")
+    if participant_id is not None:
+        await visible_participant(uow, participant_id)
+    elif uow.caller.role == "partner" and uow.caller.cluster_id != activity["host_cluster_id"]:
+        raise Forbidden("Partners read one participant's agenda: pass participant_id")
+    return Agenda(activity, participant_id, await uow.repo.agenda(activity_id, participant_id))
+
+
 # --- feedback ------------------------------------------------------------------------------------
 
-# A meeting counts as held once someone says it happened and nobody says it did not.
-HELD_RATINGS = frozenset({"insufficient_interest", "no_cooperation", "cooperation_possible"})
 
-
-async def rate(conn: asyncpg.Connection, caller: Caller, meeting_id: uuid.UUID, participant_id: str, rating: str) -> dict:
-    row = await meetings.get(conn, meeting_id, lock=True)
-    if row is None:
-        raise not_found("meeting", meeting_id)
-    cluster = await _participant_cluster(conn, participant_id)
-    if participant_id not in (row["requester_id"], row["target_id"]) or cluster is None or not caller.can_see(cluster):
-        raise not_found("meeting", meeting_id)
-    if row["status"] != "accepted" or row["starts_at"] is None:
-        raise Problem(409, f"Meeting {meeting_id} was never scheduled", kind="not-scheduled")
-    if row["starts_at"] > datetime.now(UTC):
-        raise Problem(409, f"Meeting {meeting_id} has not started yet; rate it afterwards", kind="not-yet-held")
-    if await meetings.record_feedback(conn, meeting_id, participant_id, rating):
-        await outbox.record(conn, MeetingRated(**_event_ids(row), rated_by=participant_id, rating=rating),
-                            source=SOURCE)
-    ratings = await meetings.feedback(conn, meeting_id)
+async def rate(uow: Work, meeting_id: uuid.UUID, participant_id: str, rating: str, *,
+               now: datetime | None = None) -> Rated:
+    """A party rates a meeting it attended (its cluster or the programme speaks for it); the first rating
+    of each party stands."""
+    meeting = await uow.repo.meeting(meeting_id, lock=True)
+    if meeting is None or participant_id not in meeting.parties or not await _sees(uow, participant_id):
+        raise NotFound.of("meeting", meeting_id)
+    if meeting.status != "accepted" or meeting.starts_at is None:
+        raise Conflict(f"Meeting {meeting_id} was never scheduled", kind="not-scheduled")
+    if meeting.starts_at > (now or datetime.now(UTC)):
+        raise Conflict(f"Meeting {meeting_id} has not started yet; rate it afterwards", kind="not-yet-held")
+    if await uow.repo.record_feedback(meeting_id, participant_id, rating):
+        await uow.publish(MeetingRated(**_event_ids(meeting), rated_by=participant_id, rating=rating))
+    ratings = await uow.repo.feedback(meeting_id)
     held = bool(ratings) and all(r in HELD_RATINGS for r in ratings.values())
-    if held and await meetings.mark_held(conn, meeting_id):
-        await outbox.record(conn, MeetingHeld(**_event_ids(row)), source=SOURCE)
-    return {"meeting_id": str(meeting_id), "ratings": ratings, "held": held or row["held"]}
+    if held and await uow.repo.mark_held(meeting_id):
+        await uow.publish(MeetingHeld(**_event_ids(meeting)))
+    return Rated(meeting_id, ratings, held or meeting.held)

@@ -19,10 +19,12 @@ import pytest
 
 from services.matchmaking import handlers as mm_handlers
 from services.matchmaking.adapters import activities, profiles
+from services.matchmaking.adapters.repository import Repository
 from services.notifications.adapters import store
 from services.registration import seed
 from shared.auth import Caller
 from shared.events.catalogue import ActivityCreated, MeetingSettings, Profile
+from shared.unit_of_work import unit_of_work
 from tests.integration.test_registration_api import BODY
 from tests.security.inprocess import fill, key, routes_of, serving
 from tests.security.test_routes_need_a_key import ALLOWLIST, OWN_CREDENTIAL_PREFIX
@@ -127,10 +129,12 @@ async def test_matchmaking(database_url):
                                          timezone="Europe/Madrid")))
             for pid in (pb, pb2):
                 await activities.join(conn, act, pid, ())
-            async with conn.transaction():
-                _, meeting = await mm_handlers.request_meeting(
-                    conn, Caller("gaia", "partner", "k"), api.service.settings, act, pb, pb2, "Meet Ana at 9")
-        ids = {"participant_id": pb, "activity_id": act, "meeting_id": meeting["id"], "_secret_ids": (pb2,)}
+        async with unit_of_work(api.pool, Caller("gaia", "partner", "k"), Repository,
+                                source=mm_handlers.SOURCE) as uow:
+            outcome = await mm_handlers.request_meeting(
+                uow, mm_handlers.RequestMeeting(act, pb, pb2, "Meet Ana at 9"), api.service.settings)
+        ids = {"participant_id": pb, "activity_id": act, "meeting_id": str(outcome.meeting.meeting_id),
+               "_secret_ids": (pb2,)}
         matrix = [
             ("GET", "/v1/profiles/{participant_id}", ids, None, (404,)),
             ("GET", "/v1/activities/{activity_id}/suggestions?participant_id=" + pb, ids, None, (404,)),
