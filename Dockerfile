@@ -15,6 +15,7 @@ RUN pip wheel --wheel-dir /wheels -r requirements/runtime.lock
 COPY pyproject.toml README.md* ./
 COPY shared ./shared
 COPY services ./services
+COPY cxc ./cxc
 RUN pip wheel --no-deps --wheel-dir /wheels .
 
 FROM python:${PYTHON_VERSION}-slim

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import httpx
 
-from shared.infra.embedded import EmbeddedBroker, EmbeddedPostgres, free_port
+from cxc.infra.embedded import EmbeddedBroker, EmbeddedPostgres, free_port
 
 RESULTS = Path(__file__).parent / "results"
 ROOT = Path(__file__).resolve().parent.parent

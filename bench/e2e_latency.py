@@ -25,7 +25,7 @@ import httpx
 
 from bench._common import ROOT, percentile, python, save, summary
 from bench.ingress import BODY
-from shared.infra.embedded import free_port
+from cxc.infra.embedded import free_port
 
 
 def start_stack(home: Path) -> tuple[subprocess.Popen, dict]:
@@ -35,7 +35,7 @@ def start_stack(home: Path) -> tuple[subprocess.Popen, dict]:
     env.update(CXC_HOME=str(home), CXC_EMBEDDED_PG_PORT=str(free_port()), CXC_EMBEDDED_BROKER_PORT=str(free_port()),
                CXC_LOG_LEVEL="WARNING", CXC_RELAY_POLL_INTERVAL_S="0.2",
                CXC_REGISTRATION_RATE_LIMIT_REQUESTS="100000000", CXC_REPORTING_RATE_LIMIT_REQUESTS="100000000")
-    proc = subprocess.Popen([python(), "-m", "shared.cli", "run"], env=env, cwd=ROOT, stdout=subprocess.PIPE,
+    proc = subprocess.Popen([python(), "-m", "cxc.cli", "run"], env=env, cwd=ROOT, stdout=subprocess.PIPE,
                             stderr=open(home / "run.err", "w"), text=True)
     for line in proc.stdout:
         if line.startswith('{"ready": true'):

@@ -16,8 +16,8 @@ from pathlib import Path
 import asyncpg
 
 from bench._common import infra, percentile, process, python, save, summary
-from shared.devstack import dev_environment
-from shared.infra.embedded import free_port
+from cxc.devstack import dev_environment
+from cxc.infra.embedded import free_port
 
 BODY = {
     "kind": "sme", "name": "Bench Robotics GmbH", "country": "DE", "city": "Dresden", "employees": 42,

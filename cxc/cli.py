@@ -13,8 +13,8 @@ import sys
 from pathlib import Path
 
 COMMAND_MODULES = [
-    "shared.commands",
-    "shared.ops",
+    "cxc.commands",
+    "cxc.ops",
     "services.registration.entrypoints.cli",
     "services.notifications.entrypoints.cli",
     "services.reporting.entrypoints.cli",

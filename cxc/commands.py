@@ -1,5 +1,5 @@
 """Platform-wide commands: run the embedded stack, event schemas and the AsyncAPI document (topics:
-``shared.ops``)."""
+``cxc.ops``)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 
 
 def cmd_run(args) -> int:
-    from shared.cli import home
-    from shared.devstack import run
+    from cxc.cli import home
+    from cxc.devstack import run
 
     return run(home())
 

@@ -28,7 +28,7 @@ from rich.table import Table
 from shared import keysigning
 from shared.db import create_pool, migrate
 from shared.events.topics import topic_specs
-from shared.infra.embedded import EmbeddedBroker, EmbeddedPostgres, free_port, port_open
+from cxc.infra.embedded import EmbeddedBroker, EmbeddedPostgres, free_port, port_open
 from shared.messaging.kafka import ensure_topics
 from shared.messaging.namespace import Namespace
 

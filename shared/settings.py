@@ -6,7 +6,7 @@ Infrastructure every service shares is read from ``CXC_*``; what is the service'
 Secrets fail closed. A secret setting is a ``SecretStr`` annotated with a ``SecretRule`` (see ``Secret``):
 it has no default in any environment, and unless ``CXC_ENV`` is ``dev`` or ``test`` (it defaults to
 ``prod``) it must also not look like a placeholder (``placeholder_reason``). Only ``cxc run``
-(``shared/devstack.py``, which generates random secrets and keeps them in ``$CXC_HOME/secrets.json``) and the
+(``cxc/devstack.py``, which generates random secrets and keeps them in ``$CXC_HOME/secrets.json``) and the
 tests' fixtures set ``CXC_ENV=dev``/``test``. Every problem is reported at once, naming the variable, and
 ``shared.service.main`` prints them without a traceback.
 """

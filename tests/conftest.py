@@ -20,7 +20,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import pytest
 
-from shared.infra.embedded import EmbeddedBroker, EmbeddedPostgres, free_port
+from cxc.infra.embedded import EmbeddedBroker, EmbeddedPostgres, free_port
 from shared.messaging.namespace import ENV_VAR as NAMESPACE_ENV_VAR
 from shared.messaging.namespace import NO_NAMESPACE, Namespace
 from tests.helpers import TEST_SECRETS

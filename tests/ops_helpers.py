@@ -16,7 +16,7 @@ from services.registration.settings import RegistrationSettings
 from shared import auth as api_keys
 from shared.events import encode
 from shared.messaging.namespace import NO_NAMESPACE, Namespace
-from shared.ops.render import Output
+from cxc.ops.render import Output
 
 BODY = {
     "kind": "sme", "name": "Score Digital", "country": "PL", "sectors": ["J62.01"], "keywords": ["mobility"],

@@ -220,7 +220,7 @@ async def serving(app) -> AsyncIterator[str]:
     """Serve an ASGI app over real HTTP on a free port (streaming responses and browsers need a socket)."""
     import uvicorn
 
-    from shared.infra.embedded import free_port
+    from cxc.infra.embedded import free_port
 
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))

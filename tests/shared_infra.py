@@ -21,7 +21,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from shared.infra.embedded import EmbeddedBroker, EmbeddedPostgres, free_port
+from cxc.infra.embedded import EmbeddedBroker, EmbeddedPostgres, free_port
 
 
 def _interrupt(*_) -> None:

@@ -38,7 +38,7 @@ import trustme
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from shared.infra.embedded import free_port
+from cxc.infra.embedded import free_port
 
 
 class _Controller(Controller):

@@ -30,7 +30,7 @@ def _namespace(args):
 
 
 def _output(args):
-    from shared.ops.render import Output
+    from cxc.ops.render import Output
 
     return Output(json_lines=getattr(args, "json", False))
 
@@ -56,8 +56,8 @@ def _run(coro) -> int:
 
 
 def cmd_tail(args) -> int:
-    from shared.ops.streams import Filter
-    from shared.ops.tail import tail
+    from cxc.ops.streams import Filter
+    from cxc.ops.tail import tail
 
     keep = Filter(event_type=args.type, cluster=args.cluster, subject=args.subject,
                   correlation_id=args.correlation_id, since=args.since)
@@ -89,38 +89,38 @@ def cmd_topics_create(args) -> int:
 
 
 def cmd_topics_describe(args) -> int:
-    from shared.ops.topics import describe
+    from cxc.ops.topics import describe
 
     return _run(describe(_bootstrap(args), args.topics, _output(args), namespace=_namespace(args)))
 
 
 def cmd_lag(args) -> int:
-    from shared.ops.lag import lag
+    from cxc.ops.lag import lag
 
     return _run(lag(_bootstrap(args), _output(args), groups=args.group, namespace=_namespace(args)))
 
 
 def cmd_dlq_list(args) -> int:
-    from shared.ops import dlq
+    from cxc.ops import dlq
 
     return _run(dlq.list_cmd(_bootstrap(args), args.topics, _output(args), namespace=_namespace(args)))
 
 
 def cmd_dlq_show(args) -> int:
-    from shared.ops import dlq
+    from cxc.ops import dlq
 
     return _run(dlq.show_cmd(_bootstrap(args), args.ref, _output(args), namespace=_namespace(args)))
 
 
 def cmd_dlq_replay(args) -> int:
-    from shared.ops import dlq
+    from cxc.ops import dlq
 
     return _run(dlq.replay_cmd(_bootstrap(args), args.refs, _output(args), all_of=args.all, topics=args.topic,
                                namespace=_namespace(args), force=args.force))
 
 
 def cmd_dlq_purge(args) -> int:
-    from shared.ops import dlq
+    from cxc.ops import dlq
 
     return _run(dlq.purge_cmd(_bootstrap(args), args.topics, _output(args), yes=args.yes, ask=input,
                               namespace=_namespace(args)))
@@ -130,7 +130,7 @@ def _dev_stack() -> dict:
     """What ``cxc run`` wrote to ``.cxc/dev.json`` (URLs, dev keys), or nothing."""
     import json
 
-    from shared.cli import home
+    from cxc.cli import home
 
     try:
         return json.loads((home() / "dev.json").read_text())
@@ -139,7 +139,7 @@ def _dev_stack() -> dict:
 
 
 def cmd_trace(args) -> int:
-    from shared.ops.trace import trace
+    from cxc.ops.trace import trace
 
     dev = _dev_stack()
     url = args.notifications_url or os.environ.get("CXC_NOTIFICATIONS_URL") or dev.get("urls", {}).get("notifications")

@@ -22,8 +22,8 @@ from shared.events.topics import TOPICS
 from shared.housekeeping import MARKER_RETENTION_VAR, marker_horizon
 from shared.messaging.kafka import bounded, close_quietly, new_producer
 from shared.messaging.namespace import NO_NAMESPACE, Namespace
-from shared.ops.render import Output
-from shared.ops.streams import Message, Streams
+from cxc.ops.render import Output
+from cxc.ops.streams import Message, Streams
 
 PURGE_GROUP = "cxc-ops-dlq-purged"
 

@@ -2,7 +2,7 @@
 
 Groups are listed by the broker; a group's partitions are those it has committed offsets for (the
 embedded broker reports no group members or assignments). Ends come from a fetch highwater (see
-``shared.ops.streams``), so the figure is right even where the broker's ListOffsets is not.
+``cxc.ops.streams``), so the figure is right even where the broker's ListOffsets is not.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from shared.messaging.kafka import bounded, close_quietly
 from shared.messaging.namespace import NO_NAMESPACE, Namespace
-from shared.ops.render import Output
-from shared.ops.streams import Streams
+from cxc.ops.render import Output
+from cxc.ops.streams import Streams
 
 OPS_GROUP_PREFIX = "cxc-ops"  # the ops tools' own bookkeeping groups (DLQ purge marks), not consumers
 

@@ -8,8 +8,8 @@ from datetime import datetime
 
 from shared.events.topics import TOPICS
 from shared.messaging.namespace import NO_NAMESPACE, Namespace
-from shared.ops.render import Output
-from shared.ops.streams import Filter, Streams
+from cxc.ops.render import Output
+from cxc.ops.streams import Filter, Streams
 
 
 async def tail(

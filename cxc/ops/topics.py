@@ -12,8 +12,8 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from shared.events.topics import TOPICS
 from shared.messaging.kafka import bounded, close_quietly
 from shared.messaging.namespace import NO_NAMESPACE, Namespace
-from shared.ops.render import Output
-from shared.ops.streams import Streams
+from cxc.ops.render import Output
+from cxc.ops.streams import Streams
 
 
 def _registry(name: str):

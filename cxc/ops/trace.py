@@ -14,9 +14,9 @@ from aiokafka import TopicPartition
 
 from shared.events.topics import TOPICS
 from shared.messaging.namespace import NO_NAMESPACE, Namespace
-from shared.ops.lag import consumer_groups
-from shared.ops.render import Output
-from shared.ops.streams import Message, Streams
+from cxc.ops.lag import consumer_groups
+from cxc.ops.render import Output
+from cxc.ops.streams import Message, Streams
 
 
 async def events_of(bootstrap: str, correlation_id: str, timeout_s: float = 10.0,

@@ -7,7 +7,7 @@ encoding sample events, so the document follows any change there; operations are
 (the topics it produces) and receives (its consumer groups, with the event types each one handles).
 
 Who sends and who receives is passed in as ``ServiceEvents`` (the tooling builds them from the services'
-bootstraps: shared/commands.py), so this module stays in the kernel and imports no service.
+bootstraps: cxc/commands.py), so this module stays in the kernel and imports no service.
 ``cxc schemas export DIR`` writes the document as DIR/asyncapi.json beside the JSON Schemas, and docs/
 asyncapi.json is the committed copy (tests/unit/test_asyncapi.py fails when it is stale).
 """

@@ -27,8 +27,8 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from shared.devstack import dev_environment
-from shared.infra.embedded import EmbeddedPostgres, free_port
+from cxc.devstack import dev_environment
+from cxc.infra.embedded import EmbeddedPostgres, free_port
 from tests.e2e.test_stack import PARTICIPANT, Stack, stack_home
 
 pytestmark = [pytest.mark.chaos, pytest.mark.timeout(600)]

@@ -30,7 +30,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from shared.infra.embedded import EmbeddedBroker, EmbeddedPostgres, free_port, port_open
+from cxc.infra.embedded import EmbeddedBroker, EmbeddedPostgres, free_port, port_open
 from tests.deploy import compose
 
 pytestmark = pytest.mark.deploy

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from shared.infra.embedded import free_port, port_open
+from cxc.infra.embedded import free_port, port_open
 
 pytestmark = pytest.mark.e2e
 
@@ -50,7 +50,7 @@ class Stack:
         env.update({k: str(v) for k, v in self.infra_ports.items()})
         env.update(CXC_HOME=str(self.home), CXC_CONSUMER_SESSION_TIMEOUT_MS="6000", **self.extra_env)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "shared.cli", "run"], env=env, stdout=subprocess.PIPE,
+            [sys.executable, "-m", "cxc.cli", "run"], env=env, stdout=subprocess.PIPE,
             stderr=open(self.home / "cxc-run.err", "ab"), text=True,
         )
         deadline = time.monotonic() + timeout

@@ -21,7 +21,7 @@ from shared.events.topics import topic_specs
 from shared.housekeeping import prune_all, runtime_prunings
 from shared.messaging.consumer import ConsumerRunner
 from shared.messaging.kafka import ensure_topics
-from shared.ops import dlq
+from cxc.ops import dlq
 from shared.settings import ServiceSettings
 from tests.helpers import eventually, participant_registered, read_all
 from tests.ops_helpers import Captured, produce

@@ -10,7 +10,7 @@ from services.registration import seed
 from services.registration.bootstrap import build
 from services.registration.settings import RegistrationSettings
 from shared import auth as api_keys
-from shared.infra.embedded import free_port
+from cxc.infra.embedded import free_port
 from tests.helpers import TEST_SECRETS, eventually
 from tests.integration.test_registration_api import BODY
 

@@ -21,7 +21,7 @@ from services.registration.bootstrap import build as build_registration
 from services.registration.settings import RegistrationSettings
 from shared import auth as api_keys
 from shared.db import create_pool, migrate
-from shared.infra.embedded import free_port
+from cxc.infra.embedded import free_port
 from tests.helpers import eventually
 from tests.integration.test_notifications_flow import broker_bootstrap, serving  # noqa: F401 (fixture)
 

@@ -35,7 +35,7 @@ from shared.events.catalogue import (
     MeetingExpired, MeetingHeld, MeetingRequested, MeetingScheduled, MeetingSettings, MeetingUnscheduled,
 )
 from shared.events.envelope import encode
-from shared.infra.embedded import EmbeddedBroker, free_port
+from cxc.infra.embedded import EmbeddedBroker, free_port
 from shared.messaging.kafka import new_producer
 from tests.conftest import _with_database
 from tests.helpers import eventually

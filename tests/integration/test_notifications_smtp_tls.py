@@ -81,7 +81,7 @@ async def test_an_untrusted_certificate_is_refused_before_the_login_unless_its_c
 async def test_the_plain_catcher_of_cxc_run_still_receives_mail(world, tmp_path, monkeypatch):
     from services.notifications.adapters.mailcatcher import start_for_devstack
     from services.notifications.settings import NotificationsSettings
-    from shared.infra.embedded import free_port
+    from cxc.infra.embedded import free_port
 
     monkeypatch.delenv("CXC_NOTIFICATIONS_SMTP_HOST", raising=False)
     monkeypatch.setenv("CXC_NOTIFICATIONS_SMTP_TLS", "starttls")

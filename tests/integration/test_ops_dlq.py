@@ -14,8 +14,8 @@ from shared.events import new_envelope
 from shared.events.topics import topic_specs
 from shared.messaging.consumer import ConsumerRunner
 from shared.messaging.kafka import ensure_topics
-from shared.ops import dlq
-from shared.ops.trace import trace_rows
+from cxc.ops import dlq
+from cxc.ops.trace import trace_rows
 from tests.helpers import eventually, participant_registered
 from tests.ops_helpers import Captured, produce
 
@@ -130,7 +130,7 @@ async def test_purge_needs_confirmation_and_hides_only_what_was_confirmed(kafka_
 
 
 async def _any_ref(bootstrap, namespace):
-    from shared.ops.streams import read_all
+    from cxc.ops.streams import read_all
 
     [first, *_] = await read_all(bootstrap, [f"{TOPIC}.dlq"], namespace=namespace)
     return first.ref
@@ -159,7 +159,7 @@ def test_the_purge_command_asks_and_does_nothing_without_a_yes(kafka_bootstrap, 
     asyncio.run(ensure_topics(kafka_bootstrap, topic_specs(), namespace=ns))
     asyncio.run(_dead_letter(kafka_bootstrap, [new_envelope(participant_registered("p1"), source="/test")], ns))
     env = {**os.environ, "CXC_KAFKA_BOOTSTRAP": kafka_bootstrap}
-    cli = [sys.executable, "-m", "shared.cli", "dlq"]
+    cli = [sys.executable, "-m", "cxc.cli", "dlq"]
     refused = subprocess.run([*cli, "purge"], input="no\n", capture_output=True, text=True, timeout=60, env=env)
     assert refused.returncode == 1 and "Type 'purge' to confirm" in refused.stdout + refused.stderr
     assert len(asyncio.run(dlq.dead_letters(kafka_bootstrap, namespace=ns))) == 1

@@ -11,8 +11,8 @@ from shared.events import new_envelope
 from shared.events.topics import topic_specs
 from shared.messaging.consumer import ConsumerRunner
 from shared.messaging.kafka import ensure_topics
-from shared.ops.lag import lag_rows
-from shared.ops.streams import Streams
+from cxc.ops.lag import lag_rows
+from cxc.ops.streams import Streams
 from tests.helpers import eventually, participant_registered
 from tests.ops_helpers import produce
 

@@ -13,8 +13,8 @@ import pytest
 from shared.events import new_envelope
 from shared.events.topics import topic_specs
 from shared.messaging.kafka import ensure_topics
-from shared.ops.streams import Filter
-from shared.ops.tail import tail
+from cxc.ops.streams import Filter
+from cxc.ops.tail import tail
 from tests.helpers import eventually, participant_registered
 from tests.ops_helpers import BODY, Captured, produce, registration
 
@@ -89,7 +89,7 @@ def test_the_cli_prints_json_lines_that_other_tools_can_pipe(kafka_bootstrap, to
     asyncio.run(ensure_topics(kafka_bootstrap, topic_specs(), namespace=topic_namespace))
     asyncio.run(produce(kafka_bootstrap, envs, namespace=topic_namespace))
     done = subprocess.run(
-        [sys.executable, "-m", "shared.cli", "tail", "cxc.participants", "--from-beginning", "--no-follow", "--json"],
+        [sys.executable, "-m", "cxc.cli", "tail", "cxc.participants", "--from-beginning", "--no-follow", "--json"],
         capture_output=True, text=True, timeout=60, env={**os.environ, "CXC_KAFKA_BOOTSTRAP": kafka_bootstrap},
     )
     assert done.returncode == 0, done.stderr
@@ -99,7 +99,7 @@ def test_the_cli_prints_json_lines_that_other_tools_can_pipe(kafka_bootstrap, to
 
 def test_tail_of_a_topic_the_broker_lacks_fails_with_a_clear_message(kafka_bootstrap):
     done = subprocess.run(
-        [sys.executable, "-m", "shared.cli", "tail", "cxc.nope", "--bootstrap", kafka_bootstrap, "--no-follow"],
+        [sys.executable, "-m", "cxc.cli", "tail", "cxc.nope", "--bootstrap", kafka_bootstrap, "--no-follow"],
         capture_output=True, text=True, timeout=60,
     )
     assert done.returncode == 2 and "topic 'cxc.nope' does not exist" in done.stderr

@@ -10,7 +10,7 @@ import pytest
 from shared.events import new_envelope
 from shared.events.topics import TOPICS, topic_specs
 from shared.messaging.kafka import ensure_topics
-from shared.ops.topics import describe_rows, human_ms
+from cxc.ops.topics import describe_rows, human_ms
 from tests.helpers import participant_registered
 from tests.ops_helpers import produce
 
@@ -43,7 +43,7 @@ async def test_describe_flags_a_missing_topic_and_a_partition_count_that_differs
 def test_topics_create_then_describe_through_the_cli(kafka_bootstrap, topic_namespace):
     # The CLI reads the namespace from CXC_TOPIC_NAMESPACE (set by the fixture), as the services do.
     env = {**os.environ, "CXC_KAFKA_BOOTSTRAP": kafka_bootstrap}
-    cli = [sys.executable, "-m", "shared.cli", "topics"]
+    cli = [sys.executable, "-m", "cxc.cli", "topics"]
     created = subprocess.run([*cli, "create"], capture_output=True, text=True, timeout=60, env=env)
     assert created.returncode == 0 and f"created {len(topic_specs())} topics" in created.stdout
     described = subprocess.run([*cli, "describe", "cxc.keys"], capture_output=True, text=True, timeout=60, env=env)

@@ -14,7 +14,7 @@ from shared.messaging import outbox
 from shared.messaging.consumer import ConsumerRunner
 from shared.messaging.kafka import ensure_topics
 from shared.messaging.outbox import OutboxRelay
-from shared.ops.trace import trace_rows
+from cxc.ops.trace import trace_rows
 from tests.helpers import eventually, participant_registered
 from tests.ops_helpers import BODY, Captured, produce, registration
 
@@ -68,7 +68,7 @@ async def test_trace_lists_a_registrations_event_its_consumers_and_the_notificat
 
 
 async def test_trace_of_an_unknown_correlation_id_says_so(kafka_bootstrap, topic_namespace):
-    from shared.ops.trace import trace
+    from cxc.ops.trace import trace
 
     await ensure_topics(kafka_bootstrap, topic_specs(), namespace=topic_namespace)
     out = Captured()
@@ -108,7 +108,7 @@ async def test_trace_adds_the_deliveries_the_notifications_api_reports_for_each_
 
 
 async def test_trace_still_lists_the_events_when_the_notifications_api_is_down(kafka_bootstrap, topic_namespace):
-    from shared.ops.trace import trace
+    from cxc.ops.trace import trace
 
     await ensure_topics(kafka_bootstrap, topic_specs(), namespace=topic_namespace)
     env = new_envelope(participant_registered(str(uuid.uuid4())), source="/test", correlation_id="api-down")

@@ -28,7 +28,7 @@ CLUSTERS = [
 def cxc(database_url: str, *args: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CXC_")}
     env.update(TEST_SECRETS, CXC_DATABASE_URL=database_url, CXC_ENV="test")
-    return subprocess.run([sys.executable, "-m", "shared.cli", *args], env=env, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "cxc.cli", *args], env=env, capture_output=True, text=True,
                           timeout=60)
 
 

@@ -62,7 +62,7 @@ async def test_the_cli_command_imports_with_a_progress_bar_and_exit_status(pool,
     path = write_csv(tmp_path / "gaia.csv", [good(1), good(2), ["sme", "x", "ZZ", "", "", "", "P", "z@x.example", "yes", ""]])
     env = {**os.environ, "CXC_DATABASE_URL": database_url}
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "shared.cli", "import", "participants", str(path), "--cluster", "gaia",
+        sys.executable, "-m", "cxc.cli", "import", "participants", str(path), "--cluster", "gaia",
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
     )
     out, err = await asyncio.wait_for(proc.communicate(), 60)
@@ -73,7 +73,7 @@ async def test_the_cli_command_imports_with_a_progress_bar_and_exit_status(pool,
     assert [e["data"]["profile"]["cluster_id"] for e in events] == ["gaia", "gaia"]
 
     missing = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "shared.cli", "import", "participants", str(path), "--cluster", "atlantis",
+        sys.executable, "-m", "cxc.cli", "import", "participants", str(path), "--cluster", "atlantis",
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
     )
     await asyncio.wait_for(missing.communicate(), 60)

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from shared.infra.embedded import port_open
+from cxc.infra.embedded import port_open
 from tests.containers import compose_image
 
 pytestmark = pytest.mark.integration

@@ -14,9 +14,9 @@ from shared.messaging.consumer import ConsumerRunner
 from shared.messaging.kafka import ensure_topics
 from shared.messaging.namespace import Namespace
 from shared.messaging.outbox import OutboxRelay
-from shared.ops import dlq
-from shared.ops.lag import lag_rows
-from shared.ops.streams import read_all
+from cxc.ops import dlq
+from cxc.ops.lag import lag_rows
+from cxc.ops.streams import read_all
 from tests.helpers import eventually, participant_registered
 
 pytestmark = pytest.mark.integration

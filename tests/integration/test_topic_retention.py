@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from shared.events.topics import TOPICS, topic_configs
-from shared.ops.topics import describe_rows
+from cxc.ops.topics import describe_rows
 
 pytestmark = pytest.mark.integration
 
@@ -24,7 +24,7 @@ def test_registry_keeps_every_topic_and_dead_letter_topic_forever():
 async def test_cxc_topics_create_sets_retention_forever_on_the_broker(embedded_broker):
     # A private broker: the topics must be created by this command, not found from an earlier test.
     env = {**os.environ, "CXC_KAFKA_BOOTSTRAP": embedded_broker.bootstrap}
-    done = subprocess.run([sys.executable, "-m", "shared.cli", "topics", "create"], capture_output=True, text=True,
+    done = subprocess.run([sys.executable, "-m", "cxc.cli", "topics", "create"], capture_output=True, text=True,
                           timeout=60, env=env)
     assert done.returncode == 0, done.stderr
     rows = await describe_rows(embedded_broker.bootstrap)

@@ -34,7 +34,7 @@ from services.reporting.bootstrap import build as build_reporting
 from services.reporting.settings import ReportingSettings
 from shared import auth as api_keys
 from shared.events import decode, encode
-from shared.infra.embedded import free_port
+from cxc.infra.embedded import free_port
 from shared.messaging.kafka import new_producer
 from tests.helpers import eventually
 

@@ -25,7 +25,7 @@ from services.notifications.domain.destinations import DestinationPolicy, Destin
 from services.notifications.domain.errors import mask, smtp_reply
 from services.notifications.domain.headers import header_text
 from services.notifications.settings import NotificationsSettings
-from shared.infra.embedded import free_port
+from cxc.infra.embedded import free_port
 from tests.notifications_harness import harness
 from tests.smtp_server import SmtpTestServer
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from shared.commands import asyncapi_text, service_events
+from cxc.commands import asyncapi_text, service_events
 from shared.events import CATALOGUE, TOPICS, encode, new_envelope, topic_for_type
 from shared.events.asyncapi import ServiceEvents, document, message_id
 from shared.events.catalogue import LATEST, ParticipantErased

@@ -204,7 +204,7 @@ def test_compose_environment_is_accepted_by_the_settings_class_in_prod(compose_s
                                                                      tmp_path):
     import os
 
-    from shared.certs import server_certificate
+    from cxc.certs import server_certificate
 
     for key in list(os.environ):
         if key.upper().startswith("CXC_"):

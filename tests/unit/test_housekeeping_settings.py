@@ -44,7 +44,7 @@ def test_ops_tools_read_the_marker_horizon_the_services_use():
 
 
 def test_cxc_run_keeps_its_outboxes_because_they_are_its_only_durable_log(tmp_path, monkeypatch):
-    from shared.devstack import dev_environment
+    from cxc.devstack import dev_environment
 
     env = dev_environment(tmp_path, environ={})
     for name in ("CXC_OUTBOX_RETENTION_DAYS", "CXC_PROCESSED_EVENTS_RETENTION_DAYS"):

@@ -52,6 +52,6 @@ def test_a_service_refuses_an_invalid_namespace(monkeypatch):
 
 
 def test_the_ops_commands_refuse_an_invalid_namespace_with_a_message():
-    done = subprocess.run([sys.executable, "-m", "shared.cli", "lag", "--namespace", "a b", "--bootstrap", "x:1"],
+    done = subprocess.run([sys.executable, "-m", "cxc.cli", "lag", "--namespace", "a b", "--bootstrap", "x:1"],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode != 0 and "is not a namespace" in done.stderr and "Traceback" not in done.stderr

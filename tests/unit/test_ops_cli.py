@@ -6,10 +6,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from shared.cli import parser
-from shared.ops import parse_time
-from shared.ops.dlq import dlq_names, parse_ref
-from shared.ops.streams import Filter, Message
+from cxc.cli import parser
+from cxc.ops import parse_time
+from cxc.ops.dlq import dlq_names, parse_ref
+from cxc.ops.streams import Filter, Message
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -11,8 +11,8 @@ RUNTIME = Path(__file__).resolve().parents[1] / "deploy" / "runtime"
 ENTRYPOINTS = """
 import services.registration.bootstrap, services.matchmaking.bootstrap
 import services.notifications.bootstrap, services.reporting.bootstrap
-import shared.cli
-shared.cli.parser()  # imports every command module, as `cxc …` in the image does
+import cxc.cli
+cxc.cli.parser()  # imports every command module, as `cxc …` in the image does
 """
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from aiosmtpd.controller import Controller
 
-from shared.infra.embedded import free_port
+from cxc.infra.embedded import free_port
 
 
 class _Handler:
@@ -89,7 +89,7 @@ def start_for_devstack(home: Path) -> MailCatcher | None:
     exports the port it got, so the notifications process started afterwards sends to it."""
     import os
 
-    from shared.infra.embedded import port_open
+    from cxc.infra.embedded import port_open
 
     if os.environ.get("CXC_NOTIFICATIONS_SMTP_HOST"):
         return None

@@ -6,7 +6,7 @@ from pathlib import Path
 
 
 def _mail_dir() -> Path:
-    from shared.cli import home
+    from cxc.cli import home
 
     return home() / "mail"
 

@@ -190,7 +190,7 @@ def cmd_admin_init(args) -> int:
 def cmd_admin_smtp_cert(args) -> int:
     from pathlib import Path
 
-    from shared.certs import server_certificate
+    from cxc.certs import server_certificate
 
     written, paths = server_certificate(Path(args.dir), args.host)
     state = "wrote" if written else "kept the valid"

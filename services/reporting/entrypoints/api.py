@@ -1,4 +1,4 @@
-"""The scoreboard API: JSON, CSV and time series, all computed from the same facts.
+"""The scoreboard API: JSON and CSV from the sums the projection keeps, time series from the facts.
 
 Every role may read it, each as services/reporting/domain/disclosure.py says: coordinators and ops
 everything; a partner the programme totals and its own cluster (``cluster=`` another cluster is 404),
@@ -38,6 +38,14 @@ async def load_book(request: Request) -> FactBook:
         return await projection.load(conn)
 
 
+async def kept_board(request: Request, wanted: kpis.Scope) -> dict:
+    """The scoreboard from the sums the projection keeps (a bounded read); folded from the facts only
+    while those sums are being filled for the first time after an upgrade."""
+    async with pool_of(request).acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+        board = await projection.read_board(conn, wanted)
+        return board if board is not None else kpis.scoreboard(await projection.load(conn), wanted)
+
+
 PUBLIC = "the public scoreboard: programme level, small cells suppressed (CXC_REPORTING_PUBLIC_SCOREBOARD)"
 
 
@@ -60,7 +68,7 @@ def scope(cluster: str | None, start: date | None, end: date | None) -> kpis.Sco
 async def visible_board(request: Request, who: Caller | None, cluster: str | None, start: date | None = None,
                         end: date | None = None, book: FactBook | None = None) -> dict:
     wanted = scope(allowed_cluster(who, cluster), start, end)
-    board = kpis.scoreboard(book or await load_book(request), wanted)
+    board = kpis.scoreboard(book, wanted) if book is not None else await kept_board(request, wanted)
     return disclosure.scoreboard(board, disclosure.audience_of(who and who.role), who and who.cluster_id)
 
 

@@ -11,7 +11,7 @@ import sys
 def settings(cls):
     """From the environment as in production; on a dev machine without CXC_DATABASE_URL, from the
     database and broker `cxc run` wrote to $CXC_HOME/dev.json."""
-    from shared.cli import home
+    from cxc.cli import home
 
     dev = home() / "dev.json"
     if "CXC_DATABASE_URL" not in os.environ and dev.exists():
@@ -44,7 +44,7 @@ def cmd_dashboard_link(args) -> int:
     so the key itself never goes into a URL or a browser's history."""
     import httpx
 
-    from shared.cli import home
+    from cxc.cli import home
 
     url, key = args.url, args.key or os.environ.get("CXC_API_KEY")
     dev = home() / "dev.json"

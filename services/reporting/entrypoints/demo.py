@@ -323,7 +323,7 @@ def post_meetings(mm: Ingress, p: Programme, pid: dict[str, str], aid: dict[str,
 
 
 def cmd_demo(args) -> int:
-    from shared.cli import home
+    from cxc.cli import home
 
     path = Path(args.dev_json) if args.dev_json else home() / "dev.json"
     try:

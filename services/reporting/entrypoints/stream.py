@@ -21,7 +21,7 @@ from services.reporting.entrypoints import schemas as out
 from shared.auth import OpsDep
 from shared.events.envelope import Envelope
 from shared.events.topics import TOPICS
-from shared.ops.lag import lag_rows
+from cxc.ops.lag import lag_rows
 from shared.openapi import ok
 
 router = APIRouter(tags=["stream"])
