@@ -18,7 +18,9 @@ import asyncpg
 
 from services.registration.adapters import repository
 from services.registration.domain.programme import ClusterIn, ClusterPatch, KeyIn, ProgrammeIn
-from services.registration.handlers import SOURCE, Reply, not_found
+from services.registration.entrypoints.writes import Reply
+from services.registration.handlers import SOURCE
+from shared.errors import NotFound
 from shared import auth
 from shared.problems import Problem
 
@@ -51,7 +53,7 @@ async def create_cluster(conn: asyncpg.Connection, body: ClusterIn) -> Reply:
 async def update_cluster(conn: asyncpg.Connection, cluster_id: str, patch: ClusterPatch) -> Reply:
     row = await repository.update_cluster(conn, cluster_id, patch.model_dump(exclude_none=True))
     if row is None:
-        raise not_found("cluster", cluster_id)
+        raise NotFound.of("cluster", cluster_id)
     return Reply(200, cluster_json(row))
 
 
@@ -92,7 +94,7 @@ async def list_keys(conn: asyncpg.Connection, cluster_id: str | None, role: str 
 async def _active_key(conn: asyncpg.Connection, key_id: str):
     row = await repository.api_key(conn, key_id, lock=True)
     if row is None or row["revoked_at"] is not None:
-        raise not_found("active key", key_id)
+        raise NotFound.of("active key", key_id)
     return row
 
 

@@ -1,23 +1,25 @@
-"""What registration does on a command: state change and its event, in one transaction.
+"""What registration does on a command: the state change and its event, on the handler contract
+(shared/unit_of_work.py).
 
-Every write runs through ``execute``: with an Idempotency-Key the key is claimed in the same transaction
-as the effect and the response is stored with it, so a retry replays the response and publishes nothing.
+Each handler takes the unit of work (``uow.repo``, ``uow.publish``, ``uow.savepoint``, ``uow.caller``) and the
+command, raises domain errors (shared/errors.py) and returns domain results: rows and the small dataclasses
+below. It neither opens the transaction (entrypoints/writes.py does, with the Idempotency-Key claim) nor
+shapes JSON (entrypoints/views.py). Who may see what is decided by domain/visibility.py, for reads and
+writes alike; the exchange lifecycle by the state machine in domain/exchange.py.
 """
 
 from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import asyncpg
 from pydantic import ValidationError
 
-from services.registration.adapters import repository
-from services.registration.domain import geo, rules
+from services.registration.adapters.repository import Repository
+from services.registration.domain import exchange, geo, rules, visibility
 from services.registration.domain.model import (
     ActivityIn,
     CancelIn,
@@ -27,16 +29,15 @@ from services.registration.domain.model import (
     ParticipantIn,
     ParticipantPatch,
     changed_fields,
+    decode_cursor,
+    encode_cursor,
 )
-from shared.auth import Caller
 from shared import privacy
+from shared.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, RuleBroken
 from shared.events.catalogue import (
     ActivityCreated,
     ActivityParticipantJoined,
-    ExchangeApplied,
-    ExchangeApproved,
     ExchangeCancelledV2,
-    ExchangeCompleted,
     MeetingSettings,
     OfferOrRequest,
     ParticipantErased,
@@ -45,90 +46,50 @@ from shared.events.catalogue import (
     Profile,
     split_profile,
 )
-from shared.messaging import outbox
-from shared.problems import Problem
+from shared.unit_of_work import Caller, UnitOfWork
 
 SOURCE = "/cxc/registration"
 
-
-@dataclass
-class Reply:
-    status: int
-    body: Any
-    location: str | None = None
-    participant_id: uuid.UUID | None = None  # whose data the body may echo (erasure forgets it)
-    replayed: bool = False
-    participant_ids: list[uuid.UUID] | None = None  # a batch: each item's participant (erasure blanks its item)
+Uow = UnitOfWork[Repository]
 
 
 @dataclass(frozen=True)
-class Idempotency:
-    api_key_id: str
-    key: str
-    fingerprint: str
+class Registered:
+    row: Any
+    created: bool  # False: the external_ref was known, ``row`` is the existing participant
 
 
 @dataclass(frozen=True)
-class Context:
-    caller: Caller
-    correlation_id: str | None = None
-    settings: Any = field(default=None, compare=False)
-
-    async def publish(self, conn: asyncpg.Connection, event) -> None:
-        await outbox.record(conn, event, source=SOURCE, correlation_id=self.correlation_id)
+class BatchItem:
+    index: int
+    registered: Registered | None = None
+    error: DomainError | ValidationError | None = None
 
 
-Work = Callable[[asyncpg.Connection], Awaitable[Reply]]
+@dataclass(frozen=True)
+class Page:
+    rows: list[Any]
+    next_cursor: str | None
 
 
-async def execute(pool: asyncpg.Pool, idem: Idempotency | None, work: Work) -> Reply:
-    async with pool.acquire() as conn, conn.transaction():
-        if idem is not None:
-            stored = await repository.claim_idempotency_key(conn, idem.api_key_id, idem.key, idem.fingerprint)
-            if stored is not None:
-                if stored["fingerprint"] != idem.fingerprint:
-                    raise Problem(
-                        422, "This Idempotency-Key was used with a different request", kind="idempotency-key-reused"
-                    )
-                if stored["status"] == 410 and stored["body"] is None:
-                    # Erasure blanked it. Re-running the request instead could re-register the erased
-                    # person; answering the old body would hand back their data. 410 says: it was applied,
-                    # and what it was about no longer exists.
-                    raise Problem(410, "The participant this request concerned was erased; its response is gone",
-                                  kind="erased")
-                return Reply(stored["status"], json.loads(stored["body"]), stored["location"], replayed=True)
-        reply = await work(conn)
-        if idem is not None:
-            await repository.store_response(
-                conn, idem.api_key_id, idem.key, reply.status, reply.body, reply.location, reply.participant_id,
-                reply.participant_ids,
-            )
-        return reply
+@dataclass(frozen=True)
+class Joined:
+    activity_id: uuid.UUID
+    participant_id: uuid.UUID
+    unavailable: list[list[str]]
 
 
-def not_found(what: str, ident: Any) -> Problem:
-    return Problem(404, f"No {what} {ident}", kind="not-found")
-
-
-def conflict(detail: str, kind: str = "conflict") -> Problem:
-    return Problem(409, detail, kind=kind)
-
-
-def rule_broken(field_name: str, message: str) -> Problem:
-    return Problem(
-        422, message, kind="rule-violation", title="Programme rule violated",
-        errors=[{"field": field_name, "message": message, "type": "rule"}],
-    )
-
-
-# --- views ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Approved:
+    row: Any
+    lump: rules.LumpSum
 
 
 def _json_list(v) -> list:
     return json.loads(v) if isinstance(v, str) else list(v)
 
 
-def profile_of(row: asyncpg.Record | dict[str, Any]) -> Profile:
+def profile_of(row: Any) -> Profile:
     return Profile(
         cluster_id=row["cluster_id"], kind=row["kind"], name=row["name"], country=row["country"].strip(),
         city=row["city"], employees=row["employees"], website=row["website"], sectors=tuple(row["sectors"]),
@@ -138,259 +99,211 @@ def profile_of(row: asyncpg.Record | dict[str, Any]) -> Profile:
     )
 
 
-async def _sealed_profile(conn: asyncpg.Connection, pid: uuid.UUID, row) -> dict[str, Any]:
+def _stored(row: Any) -> dict[str, Any]:
+    """The participant's current values as a patch states them, to tell which fields a patch changes."""
+    contact = None if row["contact_email"] is None else {
+        "name": row["contact_name"], "email": row["contact_email"], "phone": row["contact_phone"],
+        "language": row["contact_language"]}
+    return {"kind": row["kind"], "name": row["name"], "country": row["country"].strip(), "city": row["city"],
+            "employees": row["employees"], "website": row["website"], "sectors": list(row["sectors"]),
+            "keywords": list(row["keywords"]), "offers": _json_list(row["offers"]),
+            "requests": _json_list(row["requests"]), "marketing_consent": row["marketing_consent"],
+            "contact": contact}
+
+
+async def _sealed_profile(uow: Uow, pid: uuid.UUID, row) -> dict[str, Any]:
     """The profile as events carry it: classification in clear, personal fields sealed with the
     participant's data key (erasure destroys the key; see shared/privacy.py)."""
     public, personal = split_profile(profile_of(row))
-    key = await repository.data_key(conn, pid, privacy.new_data_key())
+    key = await uow.repo.data_key(pid, privacy.new_data_key())
     return {"profile": public,
             "personal": privacy.seal(key, str(pid), privacy.PROFILE, personal.model_dump(mode="json"))}
-
-
-def participant_json(row: asyncpg.Record) -> dict:
-    out = {
-        "id": str(row["id"]),
-        "cluster_id": row["cluster_id"],
-        "external_ref": row["external_ref"],
-        "status": row["status"],
-        "kind": row["kind"],
-        "name": row["name"],
-        "country": row["country"].strip(),
-        "city": row["city"],
-        "employees": row["employees"],
-        "website": row["website"],
-        "sectors": list(row["sectors"]),
-        "keywords": list(row["keywords"]),
-        "offers": _json_list(row["offers"]),
-        "requests": _json_list(row["requests"]),
-        "consent": {"data_processing": True, "marketing": row["marketing_consent"]},
-        "created_at": row["created_at"].isoformat(),
-    }
-    if "contact_email" in row.keys() and row["contact_email"] is not None:
-        out["contact"] = {
-            "name": row["contact_name"], "email": row["contact_email"], "phone": row["contact_phone"],
-            "language": row["contact_language"],
-        }
-    return out
-
-
-def _contact_of(row) -> dict | None:
-    if row["contact_email"] is None:
-        return None
-    return {"name": row["contact_name"], "email": row["contact_email"], "phone": row["contact_phone"],
-            "language": row["contact_language"]}
-
-
-def activity_json(row: asyncpg.Record, joined: int | None = None) -> dict:
-    out = {
-        "id": str(row["id"]), "kind": row["kind"], "title": row["title"], "host_cluster_id": row["host_cluster_id"],
-        "city": row["city"], "country": row["country"].strip(), "starts_on": row["starts_on"].isoformat(),
-        "ends_on": row["ends_on"].isoformat(), "online": row["online"], "capacity": row["capacity"],
-        "meetings": json.loads(row["meetings"]) if row["meetings"] else None,
-    }
-    if joined is not None:
-        out["participants"] = joined
-    return out
-
-
-def exchange_json(row: asyncpg.Record) -> dict:
-    out = {
-        "id": str(row["id"]), "participant_id": str(row["participant_id"]),
-        "sending_cluster_id": row["sending_cluster_id"], "host_cluster_id": row["host_cluster_id"],
-        "activity_id": str(row["activity_id"]) if row["activity_id"] else None, "kind": row["kind"],
-        "start_date": row["start_date"].isoformat(), "end_date": row["end_date"].isoformat(),
-        "working_days": row["working_days"], "goals": row["goals"], "status": row["status"],
-        "lump_sum_eur": row["lump_sum_eur"],
-        "distance_km": float(row["distance_km"]) if row["distance_km"] is not None else None,
-        "approved_at": row["approved_at"].isoformat() if row["approved_at"] else None,
-        "cancelled_at": row["cancelled_at"].isoformat() if row["cancelled_at"] else None,
-        "cancel_reason": row["cancel_reason"],
-    }
-    if row["status"] == "completed":
-        out["completion"] = {
-            "completed_on": row["completed_on"].isoformat(), "working_days": row["days_worked"],
-            "meetings_held": row["meetings_held"], "satisfaction": row["satisfaction"],
-            "outcomes": list(row["outcomes"]), "testimonial": row["testimonial"],
-        }
-    return out
 
 
 # --- participants --------------------------------------------------------------------------------
 
 
-async def register_participant(
-    conn: asyncpg.Connection, ctx: Context, body: ParticipantIn, cluster_id: str
-) -> Reply:
-    """201 for a new participant; 200 with the existing one when its ``external_ref`` is known."""
-    if not await repository.cluster_exists(conn, cluster_id):
-        raise Problem(422, f"Cluster {cluster_id!r} does not exist", kind="unknown-cluster")
-    pid = uuid.uuid4()
-    row = await repository.insert_participant(conn, pid, cluster_id, body.model_dump(mode="json"))
-    status = 201
-    if row is None:
-        row, status = await repository.participant_by_ref(conn, cluster_id, body.external_ref), 200
-    else:
-        await ctx.publish(conn, ParticipantRegisteredV2(
-            participant_id=str(pid), **await _sealed_profile(conn, pid, row), registered_at=datetime.now(UTC)))
-    return Reply(status, participant_json(row), f"/v1/participants/{row['id']}", row["id"])
-
-
 def target_cluster(who: Caller, requested: str | None) -> str:
     if who.role == "partner":
         if requested not in (None, who.cluster_id):
-            raise Problem(403, "A partner key registers into its own cluster only", kind="forbidden")
+            raise Forbidden("A partner key registers into its own cluster only")
         return who.cluster_id
     if requested is None:
-        raise Problem(
-            422, "A coordinator must pass cluster_id", kind="validation-error", title="Validation failed",
-            errors=[{"field": "cluster_id", "message": "required for coordinator keys", "type": "missing"}],
-        )
+        raise Invalid("cluster_id", "required for coordinator keys", detail="A coordinator must pass cluster_id",
+                      error_type="missing")
     return requested
 
 
-async def register_batch(conn: asyncpg.Connection, ctx: Context, items: list[dict[str, Any]]) -> Reply:
-    """Each item in its own savepoint: one bad item gets its own problem, the others still register."""
-    results, counts, subjects = [], {"created": 0, "existing": 0, "failed": 0}, []
+async def register_participant(uow: Uow, body: ParticipantIn) -> Registered:
+    """A new participant, or the existing one when its ``external_ref`` is known in the cluster."""
+    cluster_id = target_cluster(uow.caller, body.cluster_id)
+    if not await uow.repo.cluster_exists(cluster_id):
+        raise RuleBroken(None, f"Cluster {cluster_id!r} does not exist", kind="unknown-cluster", title=None)
+    pid = uuid.uuid4()
+    row = await uow.repo.insert_participant(pid, cluster_id, body.model_dump(mode="json"))
+    if row is None:
+        return Registered(await uow.repo.participant_by_ref(cluster_id, body.external_ref), created=False)
+    await uow.publish(ParticipantRegisteredV2(
+        participant_id=str(pid), **await _sealed_profile(uow, pid, row), registered_at=datetime.now(UTC)))
+    return Registered(row, created=True)
+
+
+async def register_batch(uow: Uow, items: list[dict[str, Any]]) -> list[BatchItem]:
+    """Each item in its own savepoint: one bad item gets its own error, the others still register."""
+    outcomes = []
     for index, raw in enumerate(items):
         try:
             body = ParticipantIn.model_validate(raw)
-            cluster_id = target_cluster(ctx.caller, body.cluster_id)
-            async with conn.transaction():
-                reply = await register_participant(conn, ctx, body, cluster_id)
-        except ValidationError as exc:
-            errors = [{"field": ".".join(str(p) for p in e["loc"]) or "body", "message": e["msg"], "type": e["type"]}
-                      for e in exc.errors(include_url=False, include_context=False, include_input=False)]
-            results.append({"index": index, "status": 422, "problem": {
-                "title": "Validation failed", "detail": "The item is invalid", "errors": errors}})
-            counts["failed"] += 1
-            continue
-        except Problem as exc:
-            results.append({"index": index, "status": exc.status, "problem": {
-                "title": exc.title, "detail": exc.detail, **exc.extra}})
-            counts["failed"] += 1
-            continue
-        counts["created" if reply.status == 201 else "existing"] += 1
-        subjects.append(reply.participant_id)
-        results.append({"index": index, "status": reply.status, "id": reply.body["id"],
-                        "external_ref": reply.body["external_ref"]})
-    return Reply(200, {**counts, "results": results}, participant_ids=subjects)
+            async with uow.savepoint():
+                outcomes.append(BatchItem(index, registered=await register_participant(uow, body)))
+        except (ValidationError, DomainError) as exc:
+            outcomes.append(BatchItem(index, error=exc))
+    return outcomes
 
 
-async def _visible_participant(conn, who: Caller, pid: uuid.UUID, *, lock: bool = False):
-    row = await (repository.lock_participant(conn, pid) if lock else repository.get_participant(conn, pid))
-    if row is None or row["status"] == "erased" or not who.can_see(row["cluster_id"]):
-        raise not_found("participant", pid)
+async def visible_participant(uow: Uow, pid: uuid.UUID, *, lock: bool = False):
+    row = await uow.repo.get_participant(pid, lock=lock)
+    if not visibility.sees_participant(uow.caller, row):
+        raise NotFound.of("participant", pid)
     return row
 
 
-async def update_participant(conn: asyncpg.Connection, ctx: Context, pid: uuid.UUID, patch: ParticipantPatch) -> Reply:
-    row = await _visible_participant(conn, ctx.caller, pid, lock=True)
+async def list_participants(uow: Uow, *, kind: str | None, country: str | None, cluster_id: str | None,
+                            limit: int, cursor: str | None) -> Page:
+    """Oldest first, ``limit`` at a time; ``next_cursor`` continues after the last one."""
+    try:
+        after = decode_cursor(cursor) if cursor else None
+    except ValueError as exc:
+        raise Invalid("cursor", str(exc)) from None
+    scope = visibility.participant_listing(uow.caller, cluster_id)
+    if scope is False:
+        return Page([], None)
+    rows = await uow.repo.list_participants(
+        cluster_id=scope, kind=kind, country=country.upper() if country else None, after=after, limit=limit + 1)
+    page = rows[:limit]
+    more = len(rows) > limit
+    return Page(page, encode_cursor(page[-1]["created_at"], page[-1]["id"]) if more else None)
+
+
+async def update_participant(uow: Uow, pid: uuid.UUID, patch: ParticipantPatch):
+    row = await visible_participant(uow, pid, lock=True)
     changes = patch.changes()
-    before = {**participant_json(row), "marketing_consent": row["marketing_consent"], "contact": _contact_of(row)}
-    changed = changed_fields(before, changes)
+    changed = changed_fields(_stored(row), changes)
     if not changed:
-        return Reply(200, participant_json(row), participant_id=pid)
-    row = await repository.update_participant(conn, pid, {k: changes[k] for k in changed})
-    await ctx.publish(conn, ParticipantUpdatedV2(
-        participant_id=str(pid), **await _sealed_profile(conn, pid, row), changed=tuple(changed)))
-    return Reply(200, participant_json(row), participant_id=pid)
+        return row
+    row = await uow.repo.update_participant(pid, {k: changes[k] for k in changed})
+    await uow.publish(ParticipantUpdatedV2(
+        participant_id=str(pid), **await _sealed_profile(uow, pid, row), changed=tuple(changed)))
+    return row
 
 
-async def erase_participant(conn: asyncpg.Connection, ctx: Context, pid: uuid.UUID) -> Reply:
-    """GDPR erasure. An open exchange is cancelled first (its event precedes participant.erased), then
-    the contact data goes; the anonymous participant row stays so counts and exchanges remain valid."""
-    row = await repository.lock_participant(conn, pid)
-    if row is None or not ctx.caller.can_see(row["cluster_id"]):
-        raise not_found("participant", pid)
-    body = {"id": str(pid), "status": "erased"}
+async def erase_participant(uow: Uow, pid: uuid.UUID) -> None:
+    """GDPR erasure, idempotent. An open exchange is cancelled first (its event precedes participant.erased),
+    then the contact data goes; the anonymous participant row stays so counts and exchanges remain valid."""
+    row = await uow.repo.get_participant(pid, lock=True)
+    if row is None or not uow.caller.can_see(row["cluster_id"]):
+        raise NotFound.of("participant", pid)
     if row["status"] == "erased":
-        return Reply(202, body)
-    if (x := await repository.open_exchange_of(conn, pid)) is not None:
-        await _cancel(conn, ctx, x, "participant erased (GDPR)")
-    await repository.erase_participant(conn, pid)
-    await ctx.publish(conn, ParticipantErased(participant_id=str(pid), cluster_id=row["cluster_id"],
-                                              erased_at=datetime.now(UTC)))
-    return Reply(202, body)
+        return
+    if (x := await uow.repo.open_exchange_of(pid)) is not None:
+        await _cancel(uow, x, "participant erased (GDPR)")
+    await uow.repo.erase_participant(pid)
+    await uow.publish(ParticipantErased(participant_id=str(pid), cluster_id=row["cluster_id"],
+                                        erased_at=datetime.now(UTC)))
 
 
 # --- activities ----------------------------------------------------------------------------------
 
 
-async def create_activity(conn: asyncpg.Connection, ctx: Context, body: ActivityIn) -> Reply:
-    if ctx.caller.role == "partner" and body.host_cluster_id != ctx.caller.cluster_id:
-        raise Problem(403, "A partner key creates activities hosted by its own cluster only", kind="forbidden")
-    if not await repository.cluster_exists(conn, body.host_cluster_id):
-        raise rule_broken("host_cluster_id", f"Cluster {body.host_cluster_id!r} does not exist")
+async def create_activity(uow: Uow, body: ActivityIn):
+    if uow.caller.role == "partner" and body.host_cluster_id != uow.caller.cluster_id:
+        raise Forbidden("A partner key creates activities hosted by its own cluster only")
+    if not await uow.repo.cluster_exists(body.host_cluster_id):
+        raise RuleBroken("host_cluster_id", f"Cluster {body.host_cluster_id!r} does not exist")
     aid = uuid.uuid4()
-    row = await repository.insert_activity(conn, aid, body.model_dump())
-    await ctx.publish(conn, ActivityCreated(
+    row = await uow.repo.insert_activity(aid, body.model_dump())
+    await uow.publish(ActivityCreated(
         activity_id=str(aid), kind=body.kind, title=body.title, host_cluster_id=body.host_cluster_id,
         city=body.city, country=body.country, starts_on=body.starts_on, ends_on=body.ends_on, online=body.online,
         capacity=body.capacity, meetings=MeetingSettings(**body.meetings.model_dump()) if body.meetings else None,
     ))
-    return Reply(201, activity_json(row), f"/v1/activities/{aid}")
+    return row
 
 
-async def join_activity(conn: asyncpg.Connection, ctx: Context, aid: uuid.UUID, body: JoinIn) -> Reply:
-    activity = await repository.get_activity(conn, aid, lock=True)  # serialises joins against the capacity
+async def list_activities(uow: Uow, kind: str | None) -> list[Any]:
+    return await uow.repo.list_activities(kind)
+
+
+async def get_activity(uow: Uow, aid: uuid.UUID) -> tuple[Any, int]:
+    """The activity and how many participants joined it."""
+    row = await uow.repo.get_activity(aid)
+    if row is None:
+        raise NotFound.of("activity", aid)
+    return row, await uow.repo.count_activity_participants(aid)
+
+
+async def join_activity(uow: Uow, aid: uuid.UUID, body: JoinIn) -> Joined:
+    activity = await uow.repo.get_activity(aid, lock=True)  # serialises joins against the capacity
     if activity is None:
-        raise not_found("activity", aid)
-    await _visible_participant(conn, ctx.caller, body.participant_id)
-    if activity["capacity"] is not None and await repository.count_activity_participants(conn, aid) >= activity["capacity"]:
-        raise conflict(f"Activity {aid} is full ({activity['capacity']} participants)", "activity-full")
+        raise NotFound.of("activity", aid)
+    await visible_participant(uow, body.participant_id)
+    if activity["capacity"] is not None and await uow.repo.count_activity_participants(aid) >= activity["capacity"]:
+        raise Conflict(f"Activity {aid} is full ({activity['capacity']} participants)", kind="activity-full")
     unavailable = [[s.isoformat(), e.isoformat()] for s, e in body.unavailable]
-    if await repository.join_activity(conn, aid, body.participant_id, unavailable) is None:
-        raise conflict(f"Participant {body.participant_id} already joined activity {aid}", "already-joined")
-    await ctx.publish(conn, ActivityParticipantJoined(
+    if await uow.repo.join_activity(aid, body.participant_id, unavailable) is None:
+        raise Conflict(f"Participant {body.participant_id} already joined activity {aid}", kind="already-joined")
+    await uow.publish(ActivityParticipantJoined(
         activity_id=str(aid), participant_id=str(body.participant_id), unavailable=tuple(body.unavailable)))
-    return Reply(201, {"activity_id": str(aid), "participant_id": str(body.participant_id), "unavailable": unavailable},
-                 f"/v1/activities/{aid}", body.participant_id)
+    return Joined(aid, body.participant_id, unavailable)
 
 
 # --- exchanges -----------------------------------------------------------------------------------
 
 
-async def apply_exchange(conn: asyncpg.Connection, ctx: Context, body: ExchangeIn) -> Reply:
-    participant = await _visible_participant(conn, ctx.caller, body.participant_id, lock=True)
+async def apply_exchange(uow: Uow, body: ExchangeIn):
+    participant = await visible_participant(uow, body.participant_id, lock=True)
     sending = participant["cluster_id"]
-    if ctx.caller.role == "partner" and ctx.caller.cluster_id != sending:
-        raise not_found("participant", body.participant_id)
     if body.host_cluster_id == sending:
-        raise rule_broken("host_cluster_id", "The host cluster must differ from the participant's (sending) cluster")
-    if not await repository.cluster_exists(conn, body.host_cluster_id):
-        raise rule_broken("host_cluster_id", f"Cluster {body.host_cluster_id!r} does not exist")
-    if body.activity_id is not None and await repository.get_activity(conn, body.activity_id) is None:
-        raise rule_broken("activity_id", f"Activity {body.activity_id} does not exist")
+        raise RuleBroken("host_cluster_id", "The host cluster must differ from the participant's (sending) cluster")
+    if not await uow.repo.cluster_exists(body.host_cluster_id):
+        raise RuleBroken("host_cluster_id", f"Cluster {body.host_cluster_id!r} does not exist")
+    if body.activity_id is not None and await uow.repo.get_activity(body.activity_id) is None:
+        raise RuleBroken("activity_id", f"Activity {body.activity_id} does not exist")
     try:
         days = rules.check_exchange_period(body.start_date, body.end_date)
     except rules.RuleViolation as exc:
-        raise rule_broken(exc.field, str(exc)) from None
+        raise RuleBroken(exc.field, str(exc)) from None
     xid = uuid.uuid4()
-    row = await repository.insert_exchange(conn, xid, {
+    step = exchange.step("apply", xid, None)
+    row = await uow.repo.insert_exchange(xid, {
         **body.model_dump(), "sending_cluster_id": sending, "working_days": days})
     if row is None:
-        raise conflict(f"Participant {body.participant_id} already takes part in an exchange", "one-exchange-only")
-    await ctx.publish(conn, ExchangeApplied(
+        raise Conflict(f"Participant {body.participant_id} already takes part in an exchange", kind="one-exchange-only")
+    await uow.publish(step.event(
         exchange_id=str(xid), participant_id=str(body.participant_id), participant_kind=participant["kind"],
         sending_cluster_id=sending, host_cluster_id=body.host_cluster_id,
         activity_id=str(body.activity_id) if body.activity_id else None, kind=body.kind,
         start_date=body.start_date, end_date=body.end_date, working_days=days,
     ))
-    return Reply(201, exchange_json(row), f"/v1/exchanges/{xid}", body.participant_id)
-
-
-async def _visible_exchange(conn, who: Caller, xid: uuid.UUID):
-    row = await repository.get_exchange(conn, xid, lock=True)
-    if row is None or not (who.can_see(row["sending_cluster_id"]) or who.can_see(row["host_cluster_id"])):
-        raise not_found("exchange", xid)
     return row
 
 
-async def _route_distance(conn, x) -> tuple[float | None, str]:
-    participant = await repository.get_participant(conn, x["participant_id"])
-    sending = await repository.cluster(conn, x["sending_cluster_id"])
-    host = await repository.cluster(conn, x["host_cluster_id"])
-    activity = await repository.get_activity(conn, x["activity_id"]) if x["activity_id"] else None
+async def visible_exchange(uow: Uow, xid: uuid.UUID, *, lock: bool = False):
+    row = await uow.repo.get_exchange(xid, lock=lock)
+    if not visibility.sees_exchange(uow.caller, row):
+        raise NotFound.of("exchange", xid)
+    return row
+
+
+async def list_exchanges(uow: Uow, status: str | None) -> list[Any]:
+    return await uow.repo.list_exchanges(cluster_id=visibility.exchange_listing(uow.caller), status=status)
+
+
+async def _route_distance(uow: Uow, x) -> tuple[float | None, str]:
+    participant = await uow.repo.get_participant(x["participant_id"])
+    sending = await uow.repo.cluster(x["sending_cluster_id"])
+    host = await uow.repo.cluster(x["host_cluster_id"])
+    activity = await uow.repo.get_activity(x["activity_id"]) if x["activity_id"] else None
     if participant["city"]:
         origin = (participant["city"], participant["country"])
     else:
@@ -399,65 +312,60 @@ async def _route_distance(conn, x) -> tuple[float | None, str]:
     return geo.distance_km(*origin, *destination), host["country"].strip()
 
 
-async def approve_exchange(conn: asyncpg.Connection, ctx: Context, xid: uuid.UUID) -> Reply:
-    x = await _visible_exchange(conn, ctx.caller, xid)
-    if x["status"] != "applied":
-        raise conflict(f"Exchange {xid} is {x['status']}; only an applied exchange can be approved", "invalid-state")
-    distance, host_country = await _route_distance(conn, x)
-    s = ctx.settings
-    lump = rules.lump_sum(host_country, x["working_days"], distance, s.lump_sum_caps_eur, s.lump_sum_default_cap_eur)
+async def approve_exchange(uow: Uow, xid: uuid.UUID, caps_eur: dict[str, int], default_cap_eur: int) -> Approved:
+    x = await visible_exchange(uow, xid, lock=True)
+    step = exchange.step("approve", xid, x["status"])
+    distance, host_country = await _route_distance(uow, x)
+    lump = rules.lump_sum(host_country, x["working_days"], distance, caps_eur, default_cap_eur)
     now = datetime.now(UTC)
-    row = await repository.set_exchange(conn, xid, status="approved", lump_sum_eur=lump.eur,
-                                        distance_km=lump.distance_km, approved_at=now)
-    await ctx.publish(conn, ExchangeApproved(
+    row = await uow.repo.set_exchange(xid, status=step.target.value, lump_sum_eur=lump.eur,
+                                      distance_km=lump.distance_km, approved_at=now)
+    await uow.publish(step.event(
         exchange_id=str(xid), participant_id=str(x["participant_id"]), sending_cluster_id=x["sending_cluster_id"],
         host_cluster_id=x["host_cluster_id"], lump_sum_eur=lump.eur, approved_at=now))
-    body = {**exchange_json(row), "lump_sum": {"cap_eur": lump.cap_eur, "halved": lump.halved,
-                                               "reasons": list(lump.reasons)}}
-    return Reply(200, body, participant_id=x["participant_id"])
+    return Approved(row, lump)
 
 
-async def _cancel(conn, ctx: Context, x, reason: str | None):
-    row = await repository.set_exchange(conn, x["id"], status="cancelled", cancelled_at=datetime.now(UTC),
-                                        cancel_reason=reason)
+async def _cancel(uow: Uow, x, reason: str | None):
+    step = exchange.step("cancel", x["id"], x["status"])
+    row = await uow.repo.set_exchange(x["id"], status=step.target.value, cancelled_at=datetime.now(UTC),
+                                      cancel_reason=reason)
     sealed = None
     if reason is not None:  # free text a partner typed about the person: sealed like the profile
-        key = await repository.data_key(conn, x["participant_id"], privacy.new_data_key())
+        key = await uow.repo.data_key(x["participant_id"], privacy.new_data_key())
         sealed = privacy.seal(key, str(x["participant_id"]), privacy.EXCHANGE_REASON, {"text": reason})
-    await ctx.publish(conn, ExchangeCancelledV2(
+    event: ExchangeCancelledV2 = step.event(
         exchange_id=str(x["id"]), participant_id=str(x["participant_id"]), sending_cluster_id=x["sending_cluster_id"],
-        host_cluster_id=x["host_cluster_id"], previous_status=x["status"], reason=sealed))
+        host_cluster_id=x["host_cluster_id"], previous_status=x["status"], reason=sealed)
+    await uow.publish(event)
     return row
 
 
 def _sending_side(who: Caller, x) -> None:
     if who.role == "partner" and who.cluster_id != x["sending_cluster_id"]:
-        raise Problem(403, "Only the sending cluster or a coordinator can do this", kind="forbidden")
+        raise Forbidden("Only the sending cluster or a coordinator can do this")
 
 
-async def cancel_exchange(conn: asyncpg.Connection, ctx: Context, xid: uuid.UUID, body: CancelIn) -> Reply:
-    x = await _visible_exchange(conn, ctx.caller, xid)
-    _sending_side(ctx.caller, x)
-    if x["status"] not in ("applied", "approved"):
-        raise conflict(f"Exchange {xid} is {x['status']} and cannot be cancelled", "invalid-state")
-    return Reply(200, exchange_json(await _cancel(conn, ctx, x, body.reason)), participant_id=x["participant_id"])
+async def cancel_exchange(uow: Uow, xid: uuid.UUID, body: CancelIn):
+    x = await visible_exchange(uow, xid, lock=True)
+    _sending_side(uow.caller, x)
+    return await _cancel(uow, x, body.reason)
 
 
-async def complete_exchange(conn: asyncpg.Connection, ctx: Context, xid: uuid.UUID, body: CompletionIn) -> Reply:
-    x = await _visible_exchange(conn, ctx.caller, xid)
-    _sending_side(ctx.caller, x)
-    if x["status"] != "approved":
-        raise conflict(f"Exchange {xid} is {x['status']}; only an approved exchange can be completed", "invalid-state")
+async def complete_exchange(uow: Uow, xid: uuid.UUID, body: CompletionIn):
+    x = await visible_exchange(uow, xid, lock=True)
+    _sending_side(uow.caller, x)
+    step = exchange.step("complete", xid, x["status"])
     if body.completed_on < x["start_date"]:
-        raise rule_broken("completed_on", f"completed_on is before the exchange started ({x['start_date']})")
-    row = await repository.set_exchange(
-        conn, xid, status="completed", completed_on=body.completed_on, days_worked=body.working_days,
+        raise RuleBroken("completed_on", f"completed_on is before the exchange started ({x['start_date']})")
+    row = await uow.repo.set_exchange(
+        xid, status=step.target.value, completed_on=body.completed_on, days_worked=body.working_days,
         meetings_held=body.meetings_held, satisfaction=body.satisfaction, outcomes=list(body.outcomes),
         testimonial=body.testimonial,
     )
-    await ctx.publish(conn, ExchangeCompleted(
+    await uow.publish(step.event(
         exchange_id=str(xid), participant_id=str(x["participant_id"]), sending_cluster_id=x["sending_cluster_id"],
         host_cluster_id=x["host_cluster_id"], completed_on=body.completed_on, working_days=body.working_days,
         meetings_held=body.meetings_held, satisfaction=body.satisfaction, outcomes=tuple(body.outcomes),
         lump_sum_eur=x["lump_sum_eur"]))
-    return Reply(200, exchange_json(row), participant_id=x["participant_id"])
+    return row

@@ -1,4 +1,5 @@
-"""SQL for the registration schema. Functions take a connection so callers own the transaction."""
+"""SQL for the registration schema. Functions take a connection so callers own the transaction;
+``Repository`` binds the ones handlers use to the unit of work's connection (``uow.repo``)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import uuid
 from typing import Any
 
 import asyncpg
+
+from services.registration.domain import exchange
 
 
 async def add_cluster(conn: asyncpg.Connection, cid: str, name: str, country: str, city: str) -> bool:
@@ -265,7 +268,8 @@ async def get_exchange(conn: asyncpg.Connection, xid: uuid.UUID, *, lock: bool =
 
 async def open_exchange_of(conn: asyncpg.Connection, pid: uuid.UUID) -> asyncpg.Record | None:
     return await conn.fetchrow(
-        "SELECT * FROM exchanges WHERE participant_id = $1 AND status IN ('applied', 'approved') FOR UPDATE", pid
+        "SELECT * FROM exchanges WHERE participant_id = $1 AND status = ANY($2::text[]) FOR UPDATE",
+        pid, sorted(exchange.OPEN),
     )
 
 
@@ -326,3 +330,68 @@ async def put_programme(conn: asyncpg.Connection, name: str, coordinator_cluster
     await conn.execute("UPDATE programme SET name = $1, coordinator_cluster_id = $2, updated_at = now()",
                        name, coordinator_cluster_id)
     return "updated"
+
+
+class Repository:
+    """The queries a handler may run, bound to one transaction's connection. The in-memory fake handler unit
+    tests use (tests/support/registration.py) has the same methods."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.conn = conn
+
+    async def cluster_exists(self, cid: str) -> bool:
+        return await cluster_exists(self.conn, cid)
+
+    async def cluster(self, cid: str) -> asyncpg.Record | None:
+        return await cluster(self.conn, cid)
+
+    async def insert_participant(self, pid: uuid.UUID, cluster_id: str, p: dict[str, Any]) -> asyncpg.Record | None:
+        return await insert_participant(self.conn, pid, cluster_id, p)
+
+    async def participant_by_ref(self, cluster_id: str, external_ref: str) -> asyncpg.Record | None:
+        return await participant_by_ref(self.conn, cluster_id, external_ref)
+
+    async def get_participant(self, pid: uuid.UUID, *, lock: bool = False) -> asyncpg.Record | None:
+        return await (lock_participant if lock else get_participant)(self.conn, pid)
+
+    async def list_participants(self, **filters: Any) -> list[asyncpg.Record]:
+        return await list_participants(self.conn, **filters)
+
+    async def update_participant(self, pid: uuid.UUID, changes: dict[str, Any]) -> asyncpg.Record:
+        return await update_participant(self.conn, pid, changes)
+
+    async def erase_participant(self, pid: uuid.UUID) -> None:
+        await erase_participant(self.conn, pid)
+
+    async def data_key(self, pid: uuid.UUID, new_key: bytes) -> bytes:
+        return await data_key(self.conn, pid, new_key)
+
+    async def insert_activity(self, aid: uuid.UUID, a: dict[str, Any]) -> asyncpg.Record:
+        return await insert_activity(self.conn, aid, a)
+
+    async def get_activity(self, aid: uuid.UUID, *, lock: bool = False) -> asyncpg.Record | None:
+        return await get_activity(self.conn, aid, lock=lock)
+
+    async def list_activities(self, kind: str | None) -> list[asyncpg.Record]:
+        return await list_activities(self.conn, kind)
+
+    async def count_activity_participants(self, aid: uuid.UUID) -> int:
+        return await count_activity_participants(self.conn, aid)
+
+    async def join_activity(self, aid: uuid.UUID, pid: uuid.UUID, unavailable: list) -> asyncpg.Record | None:
+        return await join_activity(self.conn, aid, pid, unavailable)
+
+    async def insert_exchange(self, xid: uuid.UUID, x: dict[str, Any]) -> asyncpg.Record | None:
+        return await insert_exchange(self.conn, xid, x)
+
+    async def get_exchange(self, xid: uuid.UUID, *, lock: bool = False) -> asyncpg.Record | None:
+        return await get_exchange(self.conn, xid, lock=lock)
+
+    async def open_exchange_of(self, pid: uuid.UUID) -> asyncpg.Record | None:
+        return await open_exchange_of(self.conn, pid)
+
+    async def list_exchanges(self, *, cluster_id: str | None, status: str | None) -> list[asyncpg.Record]:
+        return await list_exchanges(self.conn, cluster_id=cluster_id, status=status)
+
+    async def set_exchange(self, xid: uuid.UUID, **values: Any) -> asyncpg.Record:
+        return await set_exchange(self.conn, xid, **values)

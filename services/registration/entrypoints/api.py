@@ -19,13 +19,15 @@ from services.registration.domain.model import (
     ParticipantBatch,
     ParticipantIn,
     ParticipantPatch,
-    decode_cursor,
-    encode_cursor,
 )
 from services.registration.domain.programme import ClusterIn, ClusterPatch
+from services.registration.entrypoints import views
 from services.registration.entrypoints.idempotency import IdempotencyDep
-from services.registration.handlers import Context, Reply, participant_json
+from services.registration.entrypoints.writes import Reply, execute, read
+from services.registration.domain.exchange import STATES
 from shared.auth import CallerDep, CoordinatorDep, WriterDep, public
+from shared.errors import NotFound
+from shared.unit_of_work import Caller
 from shared.gate import spend
 from shared.events.catalogue import ActivityKind, ParticipantKind
 from services.registration.entrypoints import schemas as out
@@ -53,17 +55,21 @@ def _id(value: str, what: str) -> uuid.UUID:
     try:
         return uuid.UUID(value)
     except ValueError:
-        raise handlers.not_found(what, value) from None
+        raise NotFound.of(what, value) from None
 
 
-def _ctx(request: Request, who, correlation_id: str | None) -> Context:
-    # The header parameter documents X-Correlation-ID in the OpenAPI; the value itself is validated (or
-    # replaced) by the correlation middleware, and outbox.record takes it from there.
-    return Context(who, None, request.app.state.service.settings)
+# The X-Correlation-ID header parameters document the header in the OpenAPI; the value itself is validated
+# (or replaced) by the correlation middleware, and the outbox takes it from there.
 
 
-async def _write(request: Request, idem, work) -> JSONResponse:
-    return _respond(await handlers.execute(pool_of(request), idem, work))
+async def _write(request: Request, who: Caller, idem, work) -> JSONResponse:
+    """Open the unit of work (with the Idempotency-Key claim) and answer the handler's result as shaped by
+    ``work``; domain errors become problem+json in the service runtime."""
+    return _respond(await execute(pool_of(request), who, idem, work))
+
+
+async def _read(request: Request, who: Caller, work):
+    return await read(pool_of(request), who, work)
 
 
 # --- clusters ------------------------------------------------------------------------------------
@@ -71,20 +77,19 @@ async def _write(request: Request, idem, work) -> JSONResponse:
 
 @router.post("/clusters", status_code=201, responses=ok(out.Cluster, 201) | problems(409, *_IDEMPOTENT))
 async def create_cluster(body: ClusterIn, request: Request, _: CoordinatorDep, idem: IdempotencyDep):
-    return await _write(request, idem, lambda conn: admin.create_cluster(conn, body))
+    return await _write(request, _, idem, lambda uow: admin.create_cluster(uow.conn, body))
 
 
 @router.patch("/clusters/{cluster_id}", responses=ok(out.Cluster) | problems(*_IDEMPOTENT))
 async def update_cluster(cluster_id: str, body: ClusterPatch, request: Request, _: CoordinatorDep,
                          idem: IdempotencyDep):
     """Rename or move a cluster. Its id never changes: keys, participants and events refer to it."""
-    return await _write(request, idem, lambda conn: admin.update_cluster(conn, cluster_id, body))
+    return await _write(request, _, idem, lambda uow: admin.update_cluster(uow.conn, cluster_id, body))
 
 
 @router.get("/clusters", responses=ok(list[out.Cluster]))
 async def list_clusters(request: Request, _: CallerDep):
-    async with pool_of(request).acquire() as conn:
-        return await repository.list_clusters(conn)
+    return await _read(request, _, lambda uow: repository.list_clusters(uow.conn))
 
 
 # --- participants --------------------------------------------------------------------------------
@@ -95,9 +100,14 @@ async def register_participant(
     body: ParticipantIn, request: Request, who: WriterDep, idem: IdempotencyDep, correlation_id: CorrelationId = None
 ):
     """201 with the new participant; 200 with the existing one when ``external_ref`` is already known."""
-    cluster_id = handlers.target_cluster(who, body.cluster_id)
-    ctx = _ctx(request, who, correlation_id)
-    return await _write(request, idem, lambda conn: handlers.register_participant(conn, ctx, body, cluster_id))
+    handlers.target_cluster(who, body.cluster_id)  # refused before the Idempotency-Key is looked at
+
+    async def work(uow) -> Reply:
+        done = await handlers.register_participant(uow, body)
+        return Reply(201 if done.created else 200, views.participant_json(done.row),
+                     f"/v1/participants/{done.row['id']}", done.row["id"])
+
+    return await _write(request, who, idem, work)
 
 
 @router.post("/participants:batch", status_code=200, responses=ok(out.BatchResult) | problems(*_IDEMPOTENT))
@@ -107,8 +117,13 @@ async def register_batch(
     """Up to 500 participants; ``results[i]`` tells what happened to ``items[i]`` (201 created, 200 known
     ``external_ref``, or a problem). Valid items are registered even when others are not."""
     await spend(request, len(body.items) - 1)
-    ctx = _ctx(request, who, correlation_id)
-    return await _write(request, idem, lambda conn: handlers.register_batch(conn, ctx, body.items))
+
+    async def work(uow) -> Reply:
+        items = await handlers.register_batch(uow, body.items)
+        return Reply(200, views.batch_json(items),
+                     participant_ids=[i.registered.row["id"] for i in items if i.registered is not None])
+
+    return await _write(request, who, idem, work)
 
 
 @router.get("/participants", responses=ok(out.ParticipantPage))
@@ -123,34 +138,15 @@ async def list_participants(
 ):
     """Oldest first; pass ``next_cursor`` back as ``cursor`` for the next page. Partners list their own
     cluster only."""
-    try:
-        after = decode_cursor(cursor) if cursor else None
-    except ValueError as exc:
-        raise Problem(422, str(exc), kind="validation-error", title="Validation failed",
-                      errors=[{"field": "cursor", "message": str(exc), "type": "value_error"}]) from None
-    if who.role == "partner":
-        if cluster_id not in (None, who.cluster_id):
-            return {"items": [], "next_cursor": None}
-        cluster_id = who.cluster_id
-    async with pool_of(request).acquire() as conn:
-        rows = await repository.list_participants(
-            conn, cluster_id=cluster_id, kind=kind, country=country.upper() if country else None, after=after,
-            limit=limit + 1,
-        )
-    page = rows[:limit]
-    more = len(rows) > limit
-    return {"items": [participant_json(r) for r in page],
-            "next_cursor": encode_cursor(page[-1]["created_at"], page[-1]["id"]) if more else None}
+    page = await _read(request, who, lambda uow: handlers.list_participants(
+        uow, kind=kind, country=country, cluster_id=cluster_id, limit=limit, cursor=cursor))
+    return {"items": [views.participant_json(r) for r in page.rows], "next_cursor": page.next_cursor}
 
 
 @router.get("/participants/{participant_id}", responses=ok(out.Participant))
 async def get_participant(participant_id: str, request: Request, who: CallerDep):
     pid = _id(participant_id, "participant")
-    async with pool_of(request).acquire() as conn:
-        row = await repository.get_participant(conn, pid)
-    if row is None or row["status"] == "erased" or not who.can_see(row["cluster_id"]):
-        raise handlers.not_found("participant", participant_id)
-    return participant_json(row)
+    return views.participant_json(await _read(request, who, lambda uow: handlers.visible_participant(uow, pid)))
 
 
 @router.patch("/participants/{participant_id}", responses=ok(out.Participant) | problems(*_IDEMPOTENT))
@@ -158,8 +154,12 @@ async def update_participant(
     participant_id: str, body: ParticipantPatch, request: Request, who: WriterDep, idem: IdempotencyDep,
     correlation_id: CorrelationId = None,
 ):
-    pid, ctx = _id(participant_id, "participant"), _ctx(request, who, correlation_id)
-    return await _write(request, idem, lambda conn: handlers.update_participant(conn, ctx, pid, body))
+    pid = _id(participant_id, "participant")
+
+    async def work(uow) -> Reply:
+        return Reply(200, views.participant_json(await handlers.update_participant(uow, pid, body)), participant_id=pid)
+
+    return await _write(request, who, idem, work)
 
 
 @router.delete("/participants/{participant_id}", status_code=202,
@@ -169,8 +169,13 @@ async def erase_participant(
 ):
     """GDPR erasure: the contact data is deleted now; an open exchange of the participant is cancelled
     first; ``participant.erased`` tells every other service to delete its copies."""
-    pid, ctx = _id(participant_id, "participant"), _ctx(request, who, correlation_id)
-    return await _write(request, idem, lambda conn: handlers.erase_participant(conn, ctx, pid))
+    pid = _id(participant_id, "participant")
+
+    async def work(uow) -> Reply:
+        await handlers.erase_participant(uow, pid)
+        return Reply(202, {"id": str(pid), "status": "erased"})
+
+    return await _write(request, who, idem, work)
 
 
 # --- activities ----------------------------------------------------------------------------------
@@ -180,24 +185,22 @@ async def erase_participant(
 async def create_activity(
     body: ActivityIn, request: Request, who: WriterDep, idem: IdempotencyDep, correlation_id: CorrelationId = None
 ):
-    ctx = _ctx(request, who, correlation_id)
-    return await _write(request, idem, lambda conn: handlers.create_activity(conn, ctx, body))
+    async def work(uow) -> Reply:
+        row = await handlers.create_activity(uow, body)
+        return Reply(201, views.activity_json(row), f"/v1/activities/{row['id']}")
+
+    return await _write(request, who, idem, work)
 
 
 @router.get("/activities", responses=ok(list[out.Activity]))
-async def list_activities(request: Request, _: CallerDep, kind: ActivityKind | None = None):
-    async with pool_of(request).acquire() as conn:
-        return [handlers.activity_json(r) for r in await repository.list_activities(conn, kind)]
+async def list_activities(request: Request, who: CallerDep, kind: ActivityKind | None = None):
+    return [views.activity_json(r) for r in await _read(request, who, lambda uow: handlers.list_activities(uow, kind))]
 
 
 @router.get("/activities/{activity_id}", responses=ok(out.Activity))
-async def get_activity(activity_id: str, request: Request, _: CallerDep):
+async def get_activity(activity_id: str, request: Request, who: CallerDep):
     aid = _id(activity_id, "activity")
-    async with pool_of(request).acquire() as conn:
-        row = await repository.get_activity(conn, aid)
-        if row is None:
-            raise handlers.not_found("activity", activity_id)
-        return handlers.activity_json(row, await repository.count_activity_participants(conn, aid))
+    return views.activity_json(*await _read(request, who, lambda uow: handlers.get_activity(uow, aid)))
 
 
 @router.post("/activities/{activity_id}/participants", status_code=201,
@@ -206,8 +209,13 @@ async def join_activity(
     activity_id: str, body: JoinIn, request: Request, who: WriterDep, idem: IdempotencyDep,
     correlation_id: CorrelationId = None,
 ):
-    aid, ctx = _id(activity_id, "activity"), _ctx(request, who, correlation_id)
-    return await _write(request, idem, lambda conn: handlers.join_activity(conn, ctx, aid, body))
+    aid = _id(activity_id, "activity")
+
+    async def work(uow) -> Reply:
+        joined = await handlers.join_activity(uow, aid, body)
+        return Reply(201, views.joined_json(joined), f"/v1/activities/{aid}", joined.participant_id)
+
+    return await _write(request, who, idem, work)
 
 
 # --- exchanges -----------------------------------------------------------------------------------
@@ -218,30 +226,26 @@ async def join_activity(
 async def apply_exchange(
     body: ExchangeIn, request: Request, who: WriterDep, idem: IdempotencyDep, correlation_id: CorrelationId = None
 ):
-    ctx = _ctx(request, who, correlation_id)
-    return await _write(request, idem, lambda conn: handlers.apply_exchange(conn, ctx, body))
+    async def work(uow) -> Reply:
+        row = await handlers.apply_exchange(uow, body)
+        return Reply(201, views.exchange_json(row), f"/v1/exchanges/{row['id']}", body.participant_id)
+
+    return await _write(request, who, idem, work)
 
 
 @router.get("/exchanges", responses=ok(list[out.Exchange]))
 async def list_exchanges(
     request: Request, who: CallerDep,
-    status: Literal["applied", "approved", "cancelled", "completed"] | None = None,
+    status: Literal[STATES] | None = None,  # type: ignore[valid-type]  # the lifecycle's states
 ):
     """Partners see the exchanges their cluster sends or hosts."""
-    async with pool_of(request).acquire() as conn:
-        rows = await repository.list_exchanges(
-            conn, cluster_id=who.cluster_id if who.role == "partner" else None, status=status)
-    return [handlers.exchange_json(r) for r in rows]
+    return [views.exchange_json(r) for r in await _read(request, who, lambda uow: handlers.list_exchanges(uow, status))]
 
 
 @router.get("/exchanges/{exchange_id}", responses=ok(out.Exchange))
 async def get_exchange(exchange_id: str, request: Request, who: CallerDep):
     xid = _id(exchange_id, "exchange")
-    async with pool_of(request).acquire() as conn:
-        row = await repository.get_exchange(conn, xid)
-    if row is None or not (who.can_see(row["sending_cluster_id"]) or who.can_see(row["host_cluster_id"])):
-        raise handlers.not_found("exchange", exchange_id)
-    return handlers.exchange_json(row)
+    return views.exchange_json(await _read(request, who, lambda uow: handlers.visible_exchange(uow, xid)))
 
 
 @router.post("/exchanges/{exchange_id}/approve", responses=ok(out.ApprovedExchange) | problems(409, *_IDEMPOTENT))
@@ -250,8 +254,13 @@ async def approve_exchange(
 ):
     """Computes ``lump_sum_eur``: the host country's cap, halved for a stay under 5 working days or a
     distance under 200 km between the sending and host cities."""
-    xid, ctx = _id(exchange_id, "exchange"), _ctx(request, who, correlation_id)
-    return await _write(request, idem, lambda conn: handlers.approve_exchange(conn, ctx, xid))
+    xid, s = _id(exchange_id, "exchange"), request.app.state.service.settings
+
+    async def work(uow) -> Reply:
+        done = await handlers.approve_exchange(uow, xid, s.lump_sum_caps_eur, s.lump_sum_default_cap_eur)
+        return Reply(200, views.approved_json(done), participant_id=done.row["participant_id"])
+
+    return await _write(request, who, idem, work)
 
 
 @router.post("/exchanges/{exchange_id}/cancel", responses=ok(out.Exchange) | problems(409, *_IDEMPOTENT))
@@ -259,8 +268,13 @@ async def cancel_exchange(
     exchange_id: str, request: Request, who: WriterDep, idem: IdempotencyDep, body: CancelIn | None = None,
     correlation_id: CorrelationId = None,
 ):
-    xid, ctx = _id(exchange_id, "exchange"), _ctx(request, who, correlation_id)
-    return await _write(request, idem, lambda conn: handlers.cancel_exchange(conn, ctx, xid, body or CancelIn()))
+    xid = _id(exchange_id, "exchange")
+
+    async def work(uow) -> Reply:
+        row = await handlers.cancel_exchange(uow, xid, body or CancelIn())
+        return Reply(200, views.exchange_json(row), participant_id=row["participant_id"])
+
+    return await _write(request, who, idem, work)
 
 
 @router.post("/exchanges/{exchange_id}/completion", responses=ok(out.Exchange) | problems(409, *_IDEMPOTENT))
@@ -268,8 +282,13 @@ async def complete_exchange(
     exchange_id: str, body: CompletionIn, request: Request, who: WriterDep, idem: IdempotencyDep,
     correlation_id: CorrelationId = None,
 ):
-    xid, ctx = _id(exchange_id, "exchange"), _ctx(request, who, correlation_id)
-    return await _write(request, idem, lambda conn: handlers.complete_exchange(conn, ctx, xid, body))
+    xid = _id(exchange_id, "exchange")
+
+    async def work(uow) -> Reply:
+        row = await handlers.complete_exchange(uow, xid, body)
+        return Reply(200, views.exchange_json(row), participant_id=row["participant_id"])
+
+    return await _write(request, who, idem, work)
 
 
 # --- internal ------------------------------------------------------------------------------------

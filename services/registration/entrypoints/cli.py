@@ -114,13 +114,14 @@ def _problem_or_invalid(exc) -> str:
 
 def cmd_keys_rotate(args) -> int:
     from services.registration import admin
+    from shared.errors import DomainError
     from shared.problems import Problem
 
     async def go() -> int:
         try:
             async with registration_db() as conn, conn.transaction():
                 reply = await admin.rotate_key(conn, args.key_id)
-        except Problem as exc:
+        except (Problem, DomainError) as exc:
             print(f"error: {exc.detail}", file=sys.stderr)
             return 2
         new = reply.body
@@ -154,6 +155,7 @@ def cmd_admin_init(args) -> int:
 
     from services.registration import admin
     from services.registration.domain.programme import ProgrammeIn
+    from shared.errors import DomainError
     from shared.problems import Problem
 
     try:
@@ -168,7 +170,7 @@ def cmd_admin_init(args) -> int:
         try:
             async with registration_db() as conn, conn.transaction():
                 result = await admin.init_programme(conn, body)
-        except Problem as exc:
+        except (Problem, DomainError) as exc:
             print(f"error: {exc.detail}", file=sys.stderr)
             return 2
         print(f"programme {body.name!r}: {result.programme}", file=sys.stderr)

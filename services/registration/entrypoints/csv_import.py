@@ -28,7 +28,9 @@ from typing import Any
 import asyncpg
 
 from services.registration import handlers
-from shared.auth import Caller
+from services.registration.entrypoints import views
+from services.registration.entrypoints.writes import open_uow
+from shared.unit_of_work import Caller
 
 CHUNK = 100
 TRUE = {"yes", "y", "true", "1", "x", "ja", "oui", "tak", "si", "sí", "taip", "da"}
@@ -97,12 +99,12 @@ async def import_participants(
     pool: asyncpg.Pool, rows: list[tuple[int, dict[str, Any]]], cluster_id: str,
     progress: Callable[[int], None] = lambda n: None,
 ) -> ImportReport:
-    ctx = handlers.Context(Caller(cluster_id=cluster_id, role="partner", key_id="cli:import"))
+    caller = Caller(cluster_id=cluster_id, role="partner", key_id="cli:import")
     report = ImportReport()
     for chunk in _chunks(rows, CHUNK):
-        items = [item for _, item in chunk]
-        reply = await handlers.execute(pool, None, lambda conn, items=items: handlers.register_batch(conn, ctx, items))
-        for result in reply.body["results"]:
+        async with open_uow(pool, caller) as uow:
+            outcome = views.batch_json(await handlers.register_batch(uow, [item for _, item in chunk]))
+        for result in outcome["results"]:
             line = chunk[result["index"]][0]
             if result["status"] == 201:
                 report.created += 1

@@ -9,7 +9,7 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request
 
-from services.registration.handlers import Idempotency
+from services.registration.entrypoints.writes import Idempotency
 from shared.auth import CallerDep
 
 

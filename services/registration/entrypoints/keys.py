@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 
 from services.registration import admin
 from services.registration.domain.programme import KeyIn, Role
-from services.registration.handlers import Reply
+from services.registration.entrypoints.writes import Reply
 from services.registration.entrypoints import schemas as out
 from shared.auth import CoordinatorDep
 from shared.openapi import ok, problems

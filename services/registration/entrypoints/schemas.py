@@ -1,6 +1,6 @@
 """The response bodies of registration's API, as the OpenAPI document declares them.
 
-They describe the JSON the views build (handlers.participant_json, activity_json, exchange_json,
+They describe the JSON the views build (views.participant_json, activity_json, exchange_json,
 admin.cluster_json, key_json); routes declare them with ``responses=ok(...)`` (shared/openapi.py), so the
 bodies themselves are unchanged. tests/integration/test_openapi_contract.py checks real answers against them.
 """
