@@ -1,64 +1,138 @@
-"""iCalendar (RFC 5545) content lines, the one writer behind every calendar the services produce.
+"""iCalendar (RFC 5545, scheduling per RFC 5546): the one place that builds the calendars both services send.
 
-Why it is shared: a value copied from a partner's input (an organisation name, an activity title) ends up
-in calendars of two services, and a single escaping mistake there lets that input end the content line
-and start properties or whole components of its own (``\\rEND:VEVENT\\rBEGIN:VEVENT``).
+The ``icalendar`` library writes the format (escaping, folding at 75 octets without splitting a UTF-8
+character, VTIMEZONE from the zone database); this module decides what goes in, so that the agenda feed
+(matchmaking) and the invitation attached to a mail (notifications) describe one meeting the same way:
 
-- TEXT values (§3.3.11): backslash, semicolon and comma are escaped; every line break — CRLF, a lone LF, a
-  lone CR, and the Unicode line separators some parsers split on (NEL, U+2028, U+2029) — becomes ``\\n``.
-  Other control characters are not allowed in TEXT (the CONTROL rule, §3.1) and are dropped; HTAB stays.
-- Parameter values (§3.2) are quoted when they contain ``:;,`` and lose DQUOTE and control characters.
-- Lines are folded at 75 octets (§3.1), never inside a UTF-8 sequence, with CRLF + one space.
+- One UID per meeting, derived from its id (:func:`meeting_uid`), and SEQUENCE = the schedule version
+  that placed (or removed) it, so a client updates the entry it holds instead of adding a second one.
+- DTSTART/DTEND are local times of the activity's zone with a VTIMEZONE built from the zone database.
+
+Why values are sanitised before the library sees them: a partner controls activity titles and organisation
+names, and the library passes control characters (BEL, ESC, NUL…) and the Unicode line separators (NEL,
+U+2028, U+2029) through raw; some readers split lines on those, which would let input end its property and
+start components of its own. So every TEXT value goes through :func:`text` (line breaks of any kind become
+one ``\\n`` the library escapes, other controls but HTAB are dropped, as §3.1's CONTROL rule requires) and
+every parameter value through :func:`param` (no line break or control at all).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from datetime import UTC, date, datetime, tzinfo
+from email.utils import parseaddr
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+import icalendar
+from icalendar import vCalAddress, vText
 
 _LINE_BREAKS = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
-# C0 controls but HTAB, DEL, and C1 controls (NEL is a line break, handled above).
+# C0 controls but HTAB, DEL, and C1 controls (LF and NEL are line breaks, split off before this applies).
 _CONTROLS = re.compile("[\x00-\x08\x0a-\x1f\x7f\x80-\x9f]")
-_NAME = re.compile(r"^[A-Za-z0-9-]+$")
-MAX_OCTETS = 75
+UID_DOMAIN = "clusterxchange"
 
 
-def escape_text(value: str) -> str:
-    """A TEXT property value that cannot leave its content line."""
-    value = value.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,")
-    value = _LINE_BREAKS.sub("\\\\n", value)
-    return _CONTROLS.sub("", value)
+class Text(vText):
+    """A TEXT value the library escapes, except that it does not read a typed ``\\N`` as a line break:
+    the library treats ``\\N`` in a value as its own line-break notation, which would turn a title like
+    ``C:\\New`` into two lines. Line breaks reach here as ``\\n`` (see :func:`text`)."""
+
+    def to_ical(self) -> bytes:
+        return b"\\\\N".join(vText(part).to_ical() for part in str(self).split("\\N"))
 
 
-def param_value(value: str) -> str:
-    value = _CONTROLS.sub("", _LINE_BREAKS.sub(" ", value)).replace('"', "")
-    return f'"{value}"' if any(c in value for c in ":;,") else value
+def text(value: str) -> Text:
+    """A TEXT value that cannot leave its content line."""
+    return Text("\n".join(_CONTROLS.sub("", part) for part in _LINE_BREAKS.split(str(value))))
 
 
-def fold(line: str) -> list[str]:
-    """One logical line as physical lines of at most 75 octets; continuations start with a space."""
-    raw = line.encode()
-    out: list[bytes] = []
-    while len(raw) > (MAX_OCTETS if not out else MAX_OCTETS - 1):
-        cut = MAX_OCTETS if not out else MAX_OCTETS - 1
-        while (raw[cut] & 0xC0) == 0x80:  # a continuation byte: step back to the character's start
-            cut -= 1
-        out.append(raw[:cut])
-        raw = raw[cut:]
-    out.append(raw)
-    return [out[0].decode(), *(" " + part.decode() for part in out[1:])]
+def param(value: str) -> str:
+    """A parameter value (e.g. CN): no line break, no control character."""
+    return _CONTROLS.sub("", _LINE_BREAKS.sub(" ", str(value))).strip()
 
 
-def line(name: str, value: str, *, text: bool = False, **params: str) -> str:
-    """``NAME;PARAM=v:value``. ``text=True`` escapes ``value`` as TEXT; other values (dates, numbers,
-    enumerations) are written by our code, and still cannot carry a line break or control character."""
-    if not _NAME.match(name) or not all(_NAME.match(k.replace("_", "-")) for k in params):
-        raise ValueError(f"not an iCalendar property or parameter name: {name!r} {list(params)!r}")
-    value = escape_text(value) if text else _CONTROLS.sub("", _LINE_BREAKS.sub("", value))
-    head = name.upper() + "".join(f";{k.replace('_', '-').upper()}={param_value(v)}" for k, v in params.items())
-    return f"{head}:{value}"
+def meeting_uid(meeting_id: str) -> str:
+    """The UID of a meeting in every calendar any service produces."""
+    return f"{meeting_id}@{UID_DOMAIN}"
 
 
-def serialize(lines: Iterable[str]) -> str:
-    """The calendar object: every logical line folded, each physical line ended by CRLF."""
-    return "".join(f"{physical}\r\n" for logical in lines for physical in fold(logical))
+def address(email: str, name: str | None = None, **params: str) -> vCalAddress:
+    """A CAL-ADDRESS (``mailto:``) with CN and further parameters (ROLE, PARTSTAT, RSVP…)."""
+    email = param(email)
+    if "@" not in email or any(c in email for c in ' <>"'):
+        raise ValueError("not a usable calendar address")
+    cal_address = vCalAddress(f"mailto:{email}")
+    if name and param(name):
+        cal_address.params["CN"] = param(name)
+    for key, value in params.items():
+        cal_address.params[key.replace("_", "-").upper()] = param(value)
+    return cal_address
+
+
+def organizer(mailbox: str) -> vCalAddress:
+    """ORGANIZER from a mailbox such as ``ClusterXchange <no-reply@clusterxchange.eu>``: the programme's
+    sending address, never a person's."""
+    name, email = parseaddr(mailbox)
+    return address(email, name or None)
+
+
+@lru_cache(maxsize=256)
+def _vtimezone(tzid: str, first_year: int, last_year: int) -> bytes:
+    return icalendar.Timezone.from_tzid(tzid, first_date=date(first_year, 1, 1),
+                                        last_date=date(last_year, 12, 31)).to_ical()
+
+
+def vtimezone(tz: ZoneInfo, starts: list[datetime]) -> icalendar.Timezone:
+    """VTIMEZONE of ``tz`` from the zone database, covering whole calendar years around the meetings so
+    every DST change between the first and the last one is described."""
+    years = [s.astimezone(tz).year for s in starts]
+    return icalendar.Timezone.from_ical(_vtimezone(tz.key, min(years), max(years)))
+
+
+def calendar(method: str, product: str, events: list[icalendar.Event], zone: tzinfo = UTC) -> icalendar.Calendar:
+    """A VCALENDAR with METHOD per RFC 5546 (PUBLISH for a feed, REQUEST/CANCEL for an invitation), the
+    VTIMEZONE its events' TZID refers to ahead of them, and X-WR-TIMEZONE for the readers that take the
+    display zone from it."""
+    if method not in {"PUBLISH", "REQUEST", "CANCEL"}:
+        raise ValueError(f"unsupported iTIP method {method!r}")
+    cal = icalendar.Calendar()
+    cal.add("PRODID", f"-//ClusterXchange//{product}//EN")
+    cal.add("VERSION", "2.0")
+    cal.add("CALSCALE", "GREGORIAN")
+    cal.add("METHOD", method)
+    if isinstance(zone, ZoneInfo):
+        cal["X-WR-TIMEZONE"] = text(zone.key)
+        if events and zone.key != "UTC":
+            cal.add_component(vtimezone(zone, [e.decoded("DTSTART") for e in events]))
+    for event in events:
+        cal.add_component(event)
+    return cal
+
+
+def meeting_event(
+    *, meeting_id: str, sequence: int, starts_at: datetime, ends_at: datetime, zone: tzinfo, summary: str,
+    location: str | None, organizer: vCalAddress, stamp: datetime, attendees: tuple[vCalAddress, ...] = (),
+    status: str = "CONFIRMED",
+) -> icalendar.Event:
+    """One VEVENT for one meeting: times as local times of ``zone`` (TZID), everything else sanitised."""
+    event = icalendar.Event()
+    event["UID"] = text(meeting_uid(meeting_id))
+    event.add("DTSTAMP", stamp.astimezone(UTC))
+    event.add("SEQUENCE", max(int(sequence or 0), 0))
+    event.add("DTSTART", starts_at.astimezone(zone))
+    event.add("DTEND", ends_at.astimezone(zone))
+    event["SUMMARY"] = text(summary)
+    if location:
+        event["LOCATION"] = text(location)
+    event.add("STATUS", status)
+    event.add("TRANSP", "OPAQUE")
+    event.add("ORGANIZER", organizer)
+    for attendee in attendees:
+        event.add("ATTENDEE", attendee)
+    return event
+
+
+def serialize(cal: icalendar.Calendar) -> str:
+    """The calendar object as text: CRLF line ends, folded at 75 octets."""
+    return cal.to_ical().decode()

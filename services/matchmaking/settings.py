@@ -1,7 +1,8 @@
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from services.matchmaking.domain.bounds import ScheduleLimits
+from shared import ical
 from shared.settings import ServiceSettings
 
 
@@ -23,6 +24,16 @@ class MatchmakingSettings(ServiceSettings):
         1_000_000, ge=1,
         description="Most slots × (participants + accepted meetings + unavailable periods) in one scheduler run",
     )
+    calendar_organizer: str = Field(
+        "ClusterXchange <no-reply@clusterxchange.eu>",
+        description="ORGANIZER of the agenda's iCalendar feed: the programme mailbox (as CXC_NOTIFICATIONS_MAIL_FROM)",
+    )
+
+    @field_validator("calendar_organizer")
+    @classmethod
+    def _usable_organizer(cls, value: str) -> str:
+        ical.organizer(value)  # refused at start-up rather than on every agenda request
+        return value
 
     @property
     def schedule_limits(self) -> ScheduleLimits:

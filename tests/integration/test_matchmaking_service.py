@@ -268,6 +268,14 @@ async def test_schedule_agenda_ical_and_feedback(mm):
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/calendar")
     assert r.text.count("BEGIN:VEVENT") == len(agenda["meetings"])
     assert "DTSTART;TZID=Europe/Berlin:20260701T" in r.text
+    import icalendar  # the feed as a calendar client reads it
+
+    calendar = icalendar.Calendar.from_ical(r.text)
+    assert str(calendar["METHOD"]) == "PUBLISH" and [z.tz_name for z in calendar.timezones] == ["Europe/Berlin"]
+    uids = {str(e["UID"]) for e in calendar.walk("VEVENT")}
+    assert uids == {f"{m['meeting_id']}@clusterxchange" for m in agenda["meetings"]}
+    assert all(str(e["ORGANIZER"]) == "mailto:no-reply@clusterxchange.eu" and "ATTENDEE" not in e
+               for e in calendar.walk("VEVENT"))
     assert (await mm.get(f"/v1/activities/{ACTIVITY}/agenda", params={"participant_id": P["de"]},
                          headers=auth(mm, "mazovia"))).status_code == 404
 

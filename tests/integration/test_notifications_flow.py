@@ -306,8 +306,19 @@ async def test_each_event_type_renders_and_arrives_once_even_when_events_come_ag
         ]
         [request] = [c for c in calendars if "METHOD:REQUEST" in c]
         [cancel] = [c for c in calendars if "METHOD:CANCEL" in c]
-        assert f"UID:{meeting}@clusterxchange.eu" in request and f"UID:{meeting}@clusterxchange.eu" in cancel
-        assert f"DTSTART:{starts:%Y%m%dT%H%M%S}Z" in request and f"DTSTART:{starts:%Y%m%dT%H%M%S}Z" in cancel
+        import icalendar  # the invitations as a calendar client reads them
+
+        for text, status in ((request, "CONFIRMED"), (cancel, "CANCELLED")):
+            cal = icalendar.Calendar.from_ical(text)
+            [vevent] = cal.walk("VEVENT")
+            assert str(vevent["UID"]) == f"{meeting}@clusterxchange" and str(vevent["STATUS"]) == status
+            assert vevent["DTSTART"].params["TZID"] == "Europe/Vilnius" and [z.tz_name for z in cal.timezones] == [
+                "Europe/Vilnius"]
+            assert vevent.decoded("DTSTART") == starts, "local time of the activity's zone, the same instant"
+            assert str(vevent["ATTENDEE"]) == f"mailto:{address}", "the recipient is the only attendee"
+            assert str(vevent["ORGANIZER"]) == "mailto:no-reply@clusterxchange.eu"
+        assert int(icalendar.Calendar.from_ical(cancel).walk("VEVENT")[0]["SEQUENCE"]) > int(
+            icalendar.Calendar.from_ical(request).walk("VEVENT")[0]["SEQUENCE"])
     [feedback] = [m for m in s.catcher.to(p.jonas) if "Kaip" in str(m["Subject"])]
     assert feedback["List-Unsubscribe"]
 

@@ -18,7 +18,6 @@ from hypothesis import strategies as st
 
 from services.matchmaking.domain import ical as agenda_ical
 from services.notifications.domain.ics import meeting_ics
-from shared import ical
 
 INJECTION = "END:VEVENT{nl}BEGIN:VEVENT{nl}UID:evil{nl}SUMMARY:injected{nl}DTSTART:20260101T000000Z"
 HOSTILE = [
@@ -95,10 +94,11 @@ def agenda(title: str, other: str = "b") -> str:
     return agenda_ical.calendar(activity, items, "a", now=datetime(2026, 6, 1, tzinfo=UTC))
 
 
-def invitation(summary: str, location: str | None = "table 4", meeting_id: str = "m1") -> str:
+def invitation(summary: str, location: str | None = "table 4", meeting_id: str = "m1", name: str = "Ann") -> str:
     start = datetime(2026, 7, 1, 9, tzinfo=UTC)
     return meeting_ics(meeting_id=meeting_id, sequence=1, starts_at=start, ends_at=start + timedelta(minutes=30),
-                       summary=summary, location=location)
+                       summary=summary, location=location, organizer="ClusterXchange <no-reply@clusterxchange.eu>",
+                       attendee="ann@example.org", attendee_name=name, timezone="Europe/Berlin")
 
 
 def library_events(data: str) -> list:
@@ -122,7 +122,7 @@ def test_hostile_organisation_name_yields_one_invitation_with_the_name_intact(na
     [event] = strict_parse(data)
     assert unescape(event["SUMMARY"]) == expected_text(f"ClusterXchange: {name}")
     assert unescape(event["LOCATION"]) == expected_text(name)
-    assert unescape(event["UID"]) == expected_text(f"m1{name}@clusterxchange.eu")
+    assert unescape(event["UID"]) == expected_text(f"m1{name}@clusterxchange")
     [lib] = library_events(data)
     assert str(lib["SUMMARY"]) == expected_text(f"ClusterXchange: {name}")
     assert str(lib["LOCATION"]) == expected_text(name)
@@ -136,22 +136,42 @@ def test_any_text_stays_inside_its_property(text):
         assert unescape(event["SUMMARY"]) == expected_text(summary)
 
 
+@pytest.mark.parametrize("name", HOSTILE)
+def test_hostile_recipient_name_stays_inside_the_attendee_parameter(name):
+    """The recipient's name becomes the ATTENDEE's CN parameter: no line break, control or quote of it
+    may end the parameter or the line."""
+    data = invitation("Meeting", name=name + '"\r\nBEGIN:VEVENT;X=1:')
+    [event] = strict_parse(data)
+    assert event["ATTENDEE"] == "mailto:ann@example.org"
+    [lib] = library_events(data)
+    cn = lib["ATTENDEE"].params["CN"]
+    assert not re.search("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]", cn)
+    assert cn.startswith("Mission") and cn.endswith("BEGIN:VEVENT;X=1:")
+
+
 @pytest.mark.parametrize("char", ["é", "Ž", "€", "日", "🙂"])
 @pytest.mark.parametrize("offset", range(4))
 def test_folding_at_75_octets_never_splits_a_utf8_character(char, offset):
-    content = "SUMMARY:" + "x" * offset + char * 60
-    physical = ical.serialize([content])[:-2].split("\r\n")
-    assert all(len(p.encode()) <= 75 for p in physical) and len(physical) > 1
-    assert all(p.startswith(" ") for p in physical[1:])
-    assert physical[0] + "".join(p[1:] for p in physical[1:]) == content  # every piece decodes; nothing lost
+    summary = "x" * offset + char * 60
+    data = invitation(summary)
+    physical = data[:-2].split("\r\n")
+    assert all(len(p.encode()) <= 75 for p in physical)
+    [event] = strict_parse(data)
+    assert event["SUMMARY"] == summary  # every piece decodes; nothing lost
+    assert any(p.startswith(" ") for p in physical)
 
 
 def test_text_escaping_follows_rfc5545():
-    assert ical.escape_text("a\\b;c,d\r\ne\rf\ng") == "a\\\\b\\;c\\,d\\ne\\nf\\ng"
-    assert ical.escape_text("tab\tstays, bell\x07 goes") == "tab\tstays\\, bell goes"
+    [event] = strict_parse(invitation("a\\b;c,d\r\ne\rf\ng"))
+    assert event["SUMMARY"] == "a\\\\b\\;c\\,d\\ne\\nf\\ng"
+    [event] = strict_parse(invitation("tab\tstays, bell\x07 goes"))
+    assert event["SUMMARY"] == "tab\tstays\\, bell goes"
 
 
-def test_parameter_values_cannot_end_the_parameter_or_the_line():
-    content = ical.line("DTSTART", "20260701T090000", tzid='Europe/Berlin"\r\nBEGIN:VEVENT;X=1:')
-    assert "\r" not in content and "\n" not in content
-    assert content == 'DTSTART;TZID="Europe/Berlin BEGIN:VEVENT;X=1:":20260701T090000'
+def test_a_typed_backslash_n_stays_text():
+    """The library reads ``\\N`` in a value as a line break; a partner's ``C:\\New`` must not become two lines."""
+    data = invitation("C:\\New folder")
+    [event] = strict_parse(data)
+    assert unescape(event["SUMMARY"]) == "C:\\New folder"
+    [lib] = library_events(data)
+    assert str(lib["SUMMARY"]) == "C:\\New folder"

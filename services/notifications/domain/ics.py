@@ -1,40 +1,42 @@
-"""iCalendar (RFC 5545) for one meeting: REQUEST when scheduled or moved, CANCEL when dropped.
+"""The invitation attached to a meeting mail (RFC 5546): REQUEST when scheduled or moved, CANCEL when dropped.
 
-The UID is the meeting id and SEQUENCE the schedule version, so calendar clients update or remove the
-entry they already hold instead of adding a second one.
+UID and SEQUENCE are those of the agenda feed (shared/ical.py), so the entry the mail adds is the one the
+feed updates, and a later REQUEST or CANCEL replaces it. ORGANIZER is the programme's sending address; the
+only ATTENDEE is the recipient, with the address and name this very mail is sent to: the other
+participant's contact data never appears in someone else's mail.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from shared import ical
 
 
-def _utc(at: datetime | str) -> str:
-    when = datetime.fromisoformat(at) if isinstance(at, str) else at
-    return when.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+def zone_of(name: str | None) -> tzinfo:
+    """The activity's zone; UTC when it is unknown (the times are absolute either way)."""
+    try:
+        return ZoneInfo(name) if name else UTC
+    except (ZoneInfoNotFoundError, ValueError):
+        return UTC
+
+
+def _at(value: datetime | str) -> datetime:
+    return datetime.fromisoformat(value) if isinstance(value, str) else value
 
 
 def meeting_ics(
-    *, meeting_id: str, sequence: int, starts_at, ends_at, summary: str, location: str | None, cancel: bool = False,
+    *, meeting_id: str, sequence: int, starts_at, ends_at, summary: str, location: str | None, organizer: str,
+    attendee: str, attendee_name: str | None = None, timezone: str | None = None, cancel: bool = False,
     stamp: datetime | None = None,
 ) -> str:
-    lines = [
-        "BEGIN:VCALENDAR",
-        "VERSION:2.0",
-        "PRODID:-//ClusterXchange//notifications//EN",
-        f"METHOD:{'CANCEL' if cancel else 'REQUEST'}",
-        "BEGIN:VEVENT",
-        ical.line("UID", f"{meeting_id}@clusterxchange.eu", text=True),
-        f"SEQUENCE:{int(sequence)}",
-        f"DTSTAMP:{_utc(stamp or datetime.now(UTC))}",
-        f"DTSTART:{_utc(starts_at)}",
-        f"DTEND:{_utc(ends_at)}",
-        ical.line("SUMMARY", summary, text=True),
-        f"STATUS:{'CANCELLED' if cancel else 'CONFIRMED'}",
-    ]
-    if location:
-        lines.append(ical.line("LOCATION", location, text=True))
-    lines += ["END:VEVENT", "END:VCALENDAR"]
-    return ical.serialize(lines)
+    zone = zone_of(timezone)
+    # RSVP=FALSE: the organizer is a no-reply mailbox; meetings are answered in the platform.
+    me = ical.address(attendee, attendee_name, role="REQ-PARTICIPANT", partstat="ACCEPTED", rsvp="FALSE")
+    event = ical.meeting_event(
+        meeting_id=meeting_id, sequence=sequence, starts_at=_at(starts_at), ends_at=_at(ends_at), zone=zone,
+        summary=summary, location=location, organizer=ical.organizer(organizer), attendees=(me,),
+        stamp=stamp or datetime.now(UTC), status="CANCELLED" if cancel else "CONFIRMED",
+    )
+    return ical.serialize(ical.calendar("CANCEL" if cancel else "REQUEST", "Notifications", [event], zone))

@@ -271,6 +271,8 @@ class EmailSender:
                     meeting_id=ctx["meeting_id"], sequence=int(ctx.get("sequence") or 0), starts_at=ctx["starts"],
                     ends_at=ctx["ends"], summary=f"ClusterXchange: {values['counterpart']}"
                     + (f" ({values['activity']})" if values["activity"] else ""), location=where, cancel=cancel,
+                    organizer=s.mail_from, attendee=contact.email, attendee_name=contact.name,
+                    timezone=values["timezone"],
                 ))
             msg = mailer.build(
                 delivery_id=str(row["id"]), sender=s.mail_from, to=contact.email, to_name=contact.name,
