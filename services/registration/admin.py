@@ -20,9 +20,8 @@ from services.registration.adapters import repository
 from services.registration.domain.programme import ClusterIn, ClusterPatch, KeyIn, ProgrammeIn
 from services.registration.entrypoints.writes import Reply
 from services.registration.handlers import SOURCE
-from shared.errors import NotFound
 from shared import auth
-from shared.problems import Problem
+from shared.errors import Conflict, NotFound, RuleBroken
 
 _INIT_LOCK = int.from_bytes(hashlib.sha256(b"cxc admin init").digest()[:8], "big", signed=True)
 _REVOKE_LOCK = int.from_bytes(hashlib.sha256(b"api key revocation").digest()[:8], "big", signed=True)
@@ -45,8 +44,7 @@ def key_json(row) -> dict[str, Any]:
 
 async def create_cluster(conn: asyncpg.Connection, body: ClusterIn) -> Reply:
     if not await repository.add_cluster(conn, body.id, body.name, body.country, body.city):
-        raise Problem(409, f"Cluster {body.id!r} already exists; change it with PATCH /v1/clusters/{body.id}",
-                      kind="conflict")
+        raise Conflict(f"Cluster {body.id!r} already exists; change it with PATCH /v1/clusters/{body.id}")
     return Reply(201, cluster_json(await repository.cluster(conn, body.id)), f"/v1/clusters/{body.id}")
 
 
@@ -76,9 +74,9 @@ async def put_cluster(conn: asyncpg.Connection, body: ClusterIn) -> str:
 
 async def issue_key(conn: asyncpg.Connection, body: KeyIn) -> Reply:
     if not await repository.cluster_exists(conn, body.cluster_id):
-        raise Problem(422, f"Cluster {body.cluster_id!r} does not exist; create it first (POST /v1/clusters)",
-                      kind="unknown-cluster", title="Validation failed",
-                      errors=[{"field": "cluster_id", "message": "no such cluster", "type": "unknown"}])
+        raise RuleBroken(None, f"Cluster {body.cluster_id!r} does not exist; create it first (POST /v1/clusters)",
+                         kind="unknown-cluster", title="Validation failed",
+                         errors=[{"field": "cluster_id", "message": "no such cluster", "type": "unknown"}])
     key_id, key = await auth.issue_key(conn, body.cluster_id, body.role, body.label, source=SOURCE)
     row = await repository.api_key(conn, key_id)
     return Reply(201, {**key_json(row), "key": key}, f"/v1/keys/{key_id}")
@@ -104,9 +102,9 @@ async def revoke_key(conn: asyncpg.Connection, key_id: str) -> Reply:
     await conn.execute("SELECT pg_advisory_xact_lock($1)", _REVOKE_LOCK)
     row = await _active_key(conn, key_id)
     if row["role"] == "coordinator" and await repository.active_coordinator_keys(conn) <= 1:
-        raise Problem(409, "This is the last active coordinator key: revoking it would lock every coordinator "
-                           "out. Rotate it instead (POST /v1/keys/{id}/rotate), or issue another one first.",
-                      kind="last-coordinator-key")
+        raise Conflict("This is the last active coordinator key: revoking it would lock every coordinator "
+                       "out. Rotate it instead (POST /v1/keys/{id}/rotate), or issue another one first.",
+                       kind="last-coordinator-key")
     await auth.revoke_key(conn, key_id, source=SOURCE)
     return Reply(200, key_json(await repository.api_key(conn, key_id)))
 
@@ -141,8 +139,8 @@ async def init_programme(conn: asyncpg.Connection, body: ProgrammeIn) -> InitRes
     for cluster in body.clusters:
         result.clusters[cluster.id] = await put_cluster(conn, cluster)
     if not await repository.cluster_exists(conn, body.coordinator_cluster):
-        raise Problem(422, f"The coordinator cluster {body.coordinator_cluster!r} is neither given nor known; "
-                           "add it with --cluster", kind="unknown-cluster")
+        raise RuleBroken(None, f"The coordinator cluster {body.coordinator_cluster!r} is neither given nor known; "
+                               "add it with --cluster", kind="unknown-cluster", title=None)
     result.programme = await repository.put_programme(conn, body.name, body.coordinator_cluster)
     active = [k for k in await list_keys(conn, None, "coordinator", False)]
     if active:

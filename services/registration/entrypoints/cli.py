@@ -103,7 +103,7 @@ def cmd_keys_revoke(args) -> int:
 
 
 def _problem_or_invalid(exc) -> str:
-    """One readable line for a refused admin command (a Problem or a pydantic ValidationError)."""
+    """One readable line for a refused admin command (a domain error or a pydantic ValidationError)."""
     from pydantic import ValidationError
 
     if isinstance(exc, ValidationError):
@@ -115,13 +115,12 @@ def _problem_or_invalid(exc) -> str:
 def cmd_keys_rotate(args) -> int:
     from services.registration import admin
     from shared.errors import DomainError
-    from shared.problems import Problem
 
     async def go() -> int:
         try:
             async with registration_db() as conn, conn.transaction():
                 reply = await admin.rotate_key(conn, args.key_id)
-        except (Problem, DomainError) as exc:
+        except DomainError as exc:
             print(f"error: {exc.detail}", file=sys.stderr)
             return 2
         new = reply.body
@@ -156,7 +155,6 @@ def cmd_admin_init(args) -> int:
     from services.registration import admin
     from services.registration.domain.programme import ProgrammeIn
     from shared.errors import DomainError
-    from shared.problems import Problem
 
     try:
         body = ProgrammeIn(name=args.programme, coordinator_cluster=args.coordinator_cluster,
@@ -170,7 +168,7 @@ def cmd_admin_init(args) -> int:
         try:
             async with registration_db() as conn, conn.transaction():
                 result = await admin.init_programme(conn, body)
-        except (Problem, DomainError) as exc:
+        except DomainError as exc:
             print(f"error: {exc.detail}", file=sys.stderr)
             return 2
         print(f"programme {body.name!r}: {result.programme}", file=sys.stderr)
