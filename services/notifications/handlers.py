@@ -1,21 +1,42 @@
-"""Notifications' reactions to events; each runs inside the consumer's transaction.
+"""Notifications' reactions to events, and its commands (webhook subscriptions, unsubscribing).
 
-A handler only plans: it writes delivery rows (unique per event, recipient and channel) and keeps the
-few facts a mail needs. Sending happens in the sender workers, after the commit, so a redelivered event
-finds its rows already there and plans nothing new.
+Commands follow the handler contract (shared/unit_of_work.py): the unit of work and the command in, domain
+errors (shared/errors.py) out, domain values back; the routes open the unit of work and shape the views.
+Who may touch a hook or read a delivery is ``subscriptions.scope_of``, for reads and writes alike.
+
+An event handler runs inside the consumer's idempotent transaction and only plans: it writes delivery
+rows (unique per event, recipient and channel) and keeps the few facts a mail needs. Sending happens in
+the sender workers, after the commit, so a redelivered event finds its rows already there and plans
+nothing new.
 """
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import asyncpg
 
 from services.notifications.adapters import inbox, store
+from services.notifications.adapters.repository import Repository
+from services.notifications.domain import signing, unsubscribe as links
+from services.notifications.domain.destinations import DestinationRefused
+from services.notifications.domain.subscriptions import (
+    CapReached,
+    Created,
+    IdempotencyKeyReused,
+    Webhook,
+    fingerprint,
+    scope_of,
+)
 from services.notifications.domain.planning import digest_key, email_plans, reminder_plans
 from shared import privacy
 from shared.events.envelope import Envelope
+from shared.errors import Conflict, NotFound, RuleBroken
 from shared.events.topics import TOPICS
+from shared.unit_of_work import Caller, UnitOfWork
 
 CONSUMED_TOPICS = ["cxc.participants", "cxc.activities", "cxc.exchanges", "cxc.meetings"]
 WEBHOOK_EVENT_TYPES = frozenset(t for name in CONSUMED_TOPICS for t in TOPICS[name].event_types)
@@ -185,3 +206,97 @@ def inbox_handlers(keys: privacy.KeyRing) -> dict:
 
     return {**HANDLERS, "participant.registered": registered, "participant.updated": updated,
             "participant.erased": erased}
+
+
+# --- commands and reads (the handler contract) ---------------------------------------------------
+
+Work = UnitOfWork[Repository]
+
+# A signed unsubscribe link acts for nobody's cluster: the link's HMAC is its whole authority.
+SIGNED_LINK = Caller(cluster_id="", role="partner", key_id="unsubscribe-link")
+
+
+@dataclass(frozen=True)
+class CreateWebhook:
+    url: str
+    event_types: list[str]
+    secret: str | None = None  # generated (and returned once) when None
+    idempotency_key: str | None = None
+
+
+async def vet_destination(vet: Callable[[str], Awaitable[None]], url: str) -> None:
+    """Refuse a hook URL the destination policy forbids (``vet`` resolves and checks it, raising
+    DestinationRefused). Run before the unit of work opens: it may wait on DNS, and holds no transaction."""
+    try:
+        await vet(url)
+    except DestinationRefused as exc:
+        raise RuleBroken(None, f"The webhook URL is not allowed: {exc}", kind="webhook-destination-refused",
+                         title=None, errors=[{"field": "url", "message": str(exc), "type": "destination"}]) from None
+
+
+async def create_webhook(uow: Work, cmd: CreateWebhook, *, cap: int) -> Created:
+    """Subscribe a URL; safe to retry (the same Idempotency-Key answers the first result again, and the same
+    hook without one is answered as it is, without its secret)."""
+    generated = cmd.secret is None
+    secret = signing.new_secret() if generated else cmd.secret
+    try:
+        created = await uow.repo.create_webhook(
+            cluster_id=scope_of(uow.caller), owner_cluster_id=uow.caller.cluster_id, url=cmd.url,
+            event_types=cmd.event_types, secret=secret, generated=generated, created_by=uow.caller.key_id,
+            cap=cap, idempotency_key=cmd.idempotency_key,
+            fingerprint=fingerprint(cmd.url, cmd.event_types, cmd.secret),
+        )
+    except CapReached:
+        raise Conflict(f"This cluster has {cap} webhooks, the most allowed; delete one first",
+                       kind="webhook-limit-reached") from None
+    except IdempotencyKeyReused:
+        raise RuleBroken(None, "This Idempotency-Key was used with a different request",
+                         kind="idempotency-key-reused", title=None) from None
+    if not created.new and cmd.secret is not None and created.webhook.secret != cmd.secret:
+        raise Conflict(f"Webhook {created.webhook.id} already sends these events to this URL with another "
+                       "secret; rotate its secret instead", kind="conflict")
+    return created
+
+
+async def webhooks_of(uow: Work) -> list[Webhook]:
+    return await uow.repo.webhooks(scope_of(uow.caller))
+
+
+async def webhook(uow: Work, subscription_id: uuid.UUID) -> Webhook:
+    found = await uow.repo.webhook(subscription_id, scope_of(uow.caller))
+    if found is None:
+        raise NotFound.of("webhook", subscription_id)
+    return found
+
+
+async def delete_webhook(uow: Work, subscription_id: uuid.UUID) -> None:
+    """Stops the hook at once: deliveries still planned for it are cancelled."""
+    if not await uow.repo.delete_webhook(subscription_id, scope_of(uow.caller)):
+        raise NotFound.of("webhook", subscription_id)
+
+
+async def rotate_secret(uow: Work, subscription_id: uuid.UUID, secret: str | None, *,
+                        overlap_s: float) -> tuple[Webhook, str | None]:
+    """The new secret (generated when None) signs from now on, the previous one for ``overlap_s`` more;
+    returns the hook and the secret to show once (only a generated one)."""
+    generated = secret is None
+    secret = signing.new_secret() if generated else secret
+    rotated = await uow.repo.rotate_webhook(subscription_id, scope_of(uow.caller), secret, overlap_s)
+    if rotated is None:
+        raise NotFound.of("webhook", subscription_id)
+    return rotated, secret if generated else None
+
+
+def check_unsubscribe_link(signing_secret: str, participant_id: str, token: str) -> None:
+    if not links.valid(signing_secret, participant_id, token):
+        raise NotFound("Unknown or invalid unsubscribe link")
+
+
+async def unsubscribe(uow: Work, participant_id: str, token: str, *, signing_secret: str) -> None:
+    """Non-essential mail stops for the participant the signed link names (agenda and decisions still come)."""
+    check_unsubscribe_link(signing_secret, participant_id, token)
+    await uow.repo.unsubscribe(participant_id)
+
+
+async def deliveries(uow: Work, *, recipient: str | None, event_id: uuid.UUID | None) -> list[dict]:
+    return await uow.repo.deliveries(recipient=recipient, event_id=event_id, cluster_id=scope_of(uow.caller))

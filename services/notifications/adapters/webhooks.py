@@ -12,16 +12,11 @@ from dataclasses import dataclass
 
 import asyncpg
 
+# The refusals create raises are the domain's (the handlers catch them without knowing this module).
+from services.notifications.domain.subscriptions import CapReached, IdempotencyKeyReused
+
 _COLUMNS = "id, cluster_id, owner_cluster_id, url, event_types, secret, previous_secret, previous_secret_until, " \
            "created_by, created_at, secret_rotated_at"
-
-
-class CapReached(Exception):
-    pass
-
-
-class IdempotencyKeyReused(Exception):
-    pass
 
 
 @dataclass(frozen=True)
