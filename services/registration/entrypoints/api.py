@@ -76,20 +76,20 @@ async def _read(request: Request, who: Caller, work):
 
 
 @router.post("/clusters", status_code=201, responses=ok(out.Cluster, 201) | problems(409, *_IDEMPOTENT))
-async def create_cluster(body: ClusterIn, request: Request, _: CoordinatorDep, idem: IdempotencyDep):
-    return await _write(request, _, idem, lambda uow: admin.create_cluster(uow.conn, body))
+async def create_cluster(body: ClusterIn, request: Request, who: CoordinatorDep, idem: IdempotencyDep):
+    return await _write(request, who, idem, lambda uow: admin.create_cluster(uow.conn, body))
 
 
 @router.patch("/clusters/{cluster_id}", responses=ok(out.Cluster) | problems(*_IDEMPOTENT))
-async def update_cluster(cluster_id: str, body: ClusterPatch, request: Request, _: CoordinatorDep,
+async def update_cluster(cluster_id: str, body: ClusterPatch, request: Request, who: CoordinatorDep,
                          idem: IdempotencyDep):
     """Rename or move a cluster. Its id never changes: keys, participants and events refer to it."""
-    return await _write(request, _, idem, lambda uow: admin.update_cluster(uow.conn, cluster_id, body))
+    return await _write(request, who, idem, lambda uow: admin.update_cluster(uow.conn, cluster_id, body))
 
 
 @router.get("/clusters", responses=ok(list[out.Cluster]))
-async def list_clusters(request: Request, _: CallerDep):
-    return await _read(request, _, lambda uow: repository.list_clusters(uow.conn))
+async def list_clusters(request: Request, who: CallerDep):
+    return await _read(request, who, lambda uow: repository.list_clusters(uow.conn))
 
 
 # --- participants --------------------------------------------------------------------------------
