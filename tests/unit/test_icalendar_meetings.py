@@ -132,3 +132,15 @@ def test_an_invitation_without_a_known_zone_is_written_in_utc():
 def test_an_organizer_without_a_usable_address_is_refused(mailbox):
     with pytest.raises(ValueError):
         ical.organizer(mailbox)
+
+
+def test_matchmaking_refuses_to_start_with_an_unusable_calendar_organizer(monkeypatch):
+    from pydantic import ValidationError
+
+    from services.matchmaking.settings import MatchmakingSettings
+
+    monkeypatch.setenv("CXC_MATCHMAKING_CALENDAR_ORGANIZER", "the programme office")
+    with pytest.raises(ValidationError, match="CALENDAR_ORGANIZER|calendar_organizer"):
+        MatchmakingSettings()
+    monkeypatch.setenv("CXC_MATCHMAKING_CALENDAR_ORGANIZER", PROGRAMME)
+    assert MatchmakingSettings().calendar_organizer == PROGRAMME
