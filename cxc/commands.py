@@ -68,14 +68,18 @@ def cmd_schemas_asyncapi(args) -> int:
 
 
 def register(sub) -> None:
-    sub.add_parser("run", help="run the whole system locally (embedded PostgreSQL and broker)").set_defaults(fn=cmd_run)
+    from cxc.ops import examples
+
+    sub.add_parser("run", help="run the whole system locally (embedded PostgreSQL and broker)",
+                   epilog=examples("cxc run", "CXC_HOME=/tmp/cxc cxc run")).set_defaults(fn=cmd_run)
 
     schemas = sub.add_parser("schemas", help="event JSON Schemas").add_subparsers(dest="schemas_command", required=True)
     export = schemas.add_parser("export", help="write the JSON Schema of every event type and version, and the "
-                                               "AsyncAPI 3.0 document of the topics (asyncapi.json)")
+                                               "AsyncAPI 3.0 document of the topics (asyncapi.json)",
+                            epilog=examples("cxc schemas export docs/schemas"))
     export.add_argument("dir", help="directory to write into (created if missing)")
     export.set_defaults(fn=cmd_schemas_export)
     asyncapi = schemas.add_parser("asyncapi", help="write the AsyncAPI 3.0 document only",
-                                  epilog="example: cxc schemas asyncapi docs/asyncapi.json")
+                                  epilog=examples("cxc schemas asyncapi docs/asyncapi.json", "cxc schemas asyncapi | jq .channels"))
     asyncapi.add_argument("output", nargs="?", default="-", help="file to write; - (the default) for stdout")
     asyncapi.set_defaults(fn=cmd_schemas_asyncapi)

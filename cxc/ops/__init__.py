@@ -148,6 +148,11 @@ def cmd_trace(args) -> int:
                       namespace=_namespace(args)))
 
 
+def examples(*lines: str) -> str:
+    """An epilog of example command lines (cxc.cli keeps its line breaks)."""
+    return "examples:\n" + "\n".join(f"  {line}" for line in lines)
+
+
 def register(sub) -> None:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--bootstrap", help="Kafka bootstrap servers (default: CXC_KAFKA_BOOTSTRAP)")
@@ -155,7 +160,9 @@ def register(sub) -> None:
                         "'' for none)")
     common.add_argument("--json", action="store_true", help="JSON lines instead of tables")
 
-    tail = sub.add_parser("tail", parents=[common], help="follow events live (one, several or all topics)")
+    tail = sub.add_parser("tail", parents=[common], help="follow events live (one, several or all topics)",
+                          epilog=examples("cxc tail", "cxc tail cxc.participants --from-beginning --no-follow --json",
+                                          "cxc tail --type participant.* --cluster gaia --since 15m"))
     tail.add_argument("topics", nargs="*", metavar="TOPIC", help="default: every registry topic")
     start = tail.add_mutually_exclusive_group()
     start.add_argument("--from-beginning", action="store_true", help="start at the oldest retained event")
@@ -164,37 +171,44 @@ def register(sub) -> None:
     tail.add_argument("--type", help="event type, or a prefix like participant.*")
     tail.add_argument("--cluster", help="events naming this cluster (home, sending or host)")
     tail.add_argument("--subject", help="aggregate id (the Kafka key)")
-    tail.add_argument("--correlation-id")
+    tail.add_argument("--correlation-id", help="events of one request (the X-Correlation-ID it answered with)")
     tail.add_argument("--limit", type=int, help="stop after this many matching events")
     tail.add_argument("--no-follow", action="store_true", help="stop at the current end instead of waiting")
     tail.set_defaults(fn=cmd_tail)
 
-    lag = sub.add_parser("lag", parents=[common], help="consumer groups: committed, end, lag, last event time")
+    lag = sub.add_parser("lag", parents=[common], help="consumer groups: committed, end, lag, last event time",
+                         epilog=examples("cxc lag", "cxc lag --group reporting --json"))
     lag.add_argument("--group", action="append", help="only this group (repeatable)")
     lag.set_defaults(fn=cmd_lag)
 
     dlq = sub.add_parser("dlq", help="dead letters").add_subparsers(dest="dlq_command", required=True)
-    listing = dlq.add_parser("list", parents=[common], help="dead letters with their error")
+    listing = dlq.add_parser("list", parents=[common], help="dead letters with their error",
+                              epilog=examples("cxc dlq list", "cxc dlq list cxc.participants --json"))
     listing.add_argument("topics", nargs="*", metavar="TOPIC", help="a topic or its .dlq (default: all)")
     listing.set_defaults(fn=cmd_dlq_list)
-    show = dlq.add_parser("show", parents=[common], help="one dead letter in full")
+    show = dlq.add_parser("show", parents=[common], help="one dead letter in full",
+                           epilog=examples("cxc dlq show cxc.participants.dlq:0:12"))
     show.add_argument("ref", metavar="REF", help="DLQ_TOPIC:PARTITION:OFFSET as dlq list prints it")
     show.set_defaults(fn=cmd_dlq_show)
-    replay = dlq.add_parser("replay", parents=[common], help="re-publish dead letters to their original topic")
-    replay.add_argument("refs", nargs="*", metavar="REF")
+    replay = dlq.add_parser("replay", parents=[common], help="re-publish dead letters to their original topic",
+                             epilog=examples("cxc dlq replay cxc.participants.dlq:0:12",
+                                             "cxc dlq replay --all --topic cxc.participants"))
+    replay.add_argument("refs", nargs="*", metavar="REF", help="DLQ_TOPIC:PARTITION:OFFSET as dlq list prints it")
     replay.add_argument("--all", action="store_true", help="every dead letter not purged")
     replay.add_argument("--topic", action="append", help="with --all: only this topic's dead letters")
     replay.add_argument("--force", action="store_true",
                         help="also replay events older than the processed-event marker horizon "
                              "(CXC_PROCESSED_EVENTS_RETENTION_DAYS), which consumers may apply a second time")
     replay.set_defaults(fn=cmd_dlq_replay)
-    purge = dlq.add_parser("purge", parents=[common], help="hide every current dead letter from list and replay")
+    purge = dlq.add_parser("purge", parents=[common], help="hide every current dead letter from list and replay",
+                            epilog=examples("cxc dlq purge cxc.participants --yes"))
     purge.add_argument("topics", nargs="*", metavar="TOPIC", help="a topic or its .dlq (default: all)")
     purge.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     purge.set_defaults(fn=cmd_dlq_purge)
 
-    trace = sub.add_parser("trace", parents=[common], help="every event one request caused, in time order")
-    trace.add_argument("correlation_id", metavar="CORRELATION_ID")
+    trace = sub.add_parser("trace", parents=[common], help="every event one request caused, in time order",
+                           epilog=examples("cxc trace 6f1c2a9e-0d4b-4c1e-9a57-3b2f1e8d7c60 --json"))
+    trace.add_argument("correlation_id", metavar="CORRELATION_ID", help="the X-Correlation-ID of the request")
     trace.add_argument("--notifications-url", help="also list deliveries (default: CXC_NOTIFICATIONS_URL, or "
                        "the URL in .cxc/dev.json)")
     trace.add_argument("--api-key", help="ops key for the notifications API (default: CXC_API_KEY, or the "
@@ -203,9 +217,11 @@ def register(sub) -> None:
 
     topics = sub.add_parser("topics", help="topics of the registry").add_subparsers(
         dest="topics_command", required=True)
-    topics.add_parser("list", help="the topic registry").set_defaults(fn=cmd_topics_list)
-    topics.add_parser("create", parents=[common], help="create missing topics on the broker").set_defaults(
+    topics.add_parser("list", help="the topic registry", epilog=examples("cxc topics list")).set_defaults(fn=cmd_topics_list)
+    topics.add_parser("create", parents=[common], help="create missing topics on the broker",
+                      epilog=examples("cxc topics create", "cxc topics create --bootstrap kafka:9092")).set_defaults(
         fn=cmd_topics_create)
-    describe = topics.add_parser("describe", parents=[common], help="partitions, messages and retention on the broker")
+    describe = topics.add_parser("describe", parents=[common], help="partitions, messages and retention on the broker",
+                                   epilog=examples("cxc topics describe", "cxc topics describe cxc.participants --json"))
     describe.add_argument("topics", nargs="*", metavar="TOPIC", help="default: every registry topic and its DLQ")
     describe.set_defaults(fn=cmd_topics_describe)

@@ -191,13 +191,14 @@ class Streams:
         self.group = reader(bootstrap, group_id=namespace.group(group_id), timeout_s=timeout_s) if group_id else None
 
     async def __aenter__(self) -> Streams:
-        await bounded(self.consumer.start(), self.timeout_s, "ops consumer start")
-        if self.group is not None:
-            try:
+        try:
+            await bounded(self.consumer.start(), self.timeout_s, "ops consumer start")
+            if self.group is not None:
                 await bounded(self.group.start(), self.timeout_s, "ops group client start")
-            except BaseException:
-                await close_quietly(self.consumer, self.timeout_s, "ops consumer")
-                raise
+        except BaseException:
+            # Close what was made even when it never started, or aiokafka warns "Unclosed" at exit.
+            await self.__aexit__()
+            raise
         return self
 
     async def __aexit__(self, *exc) -> None:

@@ -44,11 +44,15 @@ def cmd_mail_show(args) -> int:
 
 
 def register(sub) -> None:
+    from cxc.ops import examples
+
     mail = sub.add_parser("mail", help="mail caught by the local SMTP catcher of `cxc run`").add_subparsers(
         dest="mail_command", required=True)
-    listing = mail.add_parser("list", help="one line per message: number, date, recipient, subject")
+    listing = mail.add_parser("list", help="one line per message: number, date, recipient, subject",
+                              epilog=examples("cxc mail list", "cxc mail list --last 5"))
     listing.add_argument("--last", type=int, default=0, help="only the last N messages")
     listing.set_defaults(fn=cmd_mail_list)
-    show = mail.add_parser("show", help="headers, text body and attachments of one message")
-    show.add_argument("number", type=int)
+    show = mail.add_parser("show", help="headers, text body and attachments of one message",
+                           epilog=examples("cxc mail show 3"))
+    show.add_argument("number", type=int, help="the message number mail list prints")
     show.set_defaults(fn=cmd_mail_show)

@@ -235,27 +235,35 @@ def cmd_import_participants(args) -> int:
 
 
 def register(sub) -> None:
+    from cxc.ops import examples
+
     keys = sub.add_parser("keys", help="API keys").add_subparsers(dest="keys_command", required=True)
-    create = keys.add_parser("create", help="create a key and print it once")
-    create.add_argument("--cluster", required=True)
-    create.add_argument("--role", required=True, choices=["partner", "coordinator", "ops"])
-    create.add_argument("--label")
+    create = keys.add_parser("create", help="create a key and print it once", epilog=examples(
+        "cxc keys create --cluster gaia --role partner --label 'GAIA portal'"))
+    create.add_argument("--cluster", required=True, help="the cluster the key acts for")
+    create.add_argument("--role", required=True, choices=["partner", "coordinator", "ops"],
+                        help="partner: its own cluster; coordinator: the programme; ops: operations read access")
+    create.add_argument("--label", help="a name to recognise the key by in keys list")
     create.set_defaults(fn=cmd_keys_create)
-    listing = keys.add_parser("list", help="list keys (never the secrets)")
-    listing.add_argument("--cluster")
+    listing = keys.add_parser("list", help="list keys (never the secrets)",
+                              epilog=examples("cxc keys list", "cxc keys list --cluster gaia"))
+    listing.add_argument("--cluster", help="only this cluster's keys")
     listing.set_defaults(fn=cmd_keys_list)
-    revoke = keys.add_parser("revoke", help="revoke a key by id")
-    revoke.add_argument("key_id")
+    revoke = keys.add_parser("revoke", help="revoke a key by id", epilog=examples("cxc keys revoke KEY_ID"))
+    revoke.add_argument("key_id", metavar="KEY_ID", help="the id keys list prints (not the secret)")
     revoke.set_defaults(fn=cmd_keys_revoke)
-    rotate = keys.add_parser("rotate", help="issue a new key like KEY_ID (cluster, role, label), revoke KEY_ID")
-    rotate.add_argument("key_id")
+    rotate = keys.add_parser("rotate", help="issue a new key like KEY_ID (cluster, role, label), revoke KEY_ID",
+                            epilog=examples("cxc keys rotate KEY_ID"))
+    rotate.add_argument("key_id", metavar="KEY_ID", help="the id of the key to replace")
     rotate.set_defaults(fn=cmd_keys_rotate)
     keypair = keys.add_parser("keypair", help="generate the Ed25519 pair that signs API-key events "
-                              "(CXC_KEY_SIGNING_PRIVATE_KEY for registration, CXC_KEY_SIGNING_PUBLIC_KEY for all)")
+                              "(CXC_KEY_SIGNING_PRIVATE_KEY for registration, CXC_KEY_SIGNING_PUBLIC_KEY for all)",
+                              epilog=examples("cxc keys keypair", "cxc keys keypair --pem"))
     keypair.add_argument("--pem", action="store_true", help="PEM instead of one-line base64")
     keypair.set_defaults(fn=cmd_keys_keypair)
     resign = keys.add_parser("resign", help="publish every key again as a signed event (after upgrading "
-                             "from unsigned key events, or when a replica's schema was rebuilt)")
+                             "from unsigned key events, or when a replica's schema was rebuilt)",
+                             epilog=examples("cxc keys resign"))
     resign.set_defaults(fn=cmd_keys_resign)
 
     admin = sub.add_parser("admin", help="operator commands").add_subparsers(dest="admin_command", required=True)
@@ -263,7 +271,10 @@ def register(sub) -> None:
         "init", help="bootstrap a fresh deployment: migrations, clusters, the first coordinator key",
         description="Idempotent. Applies registration's migrations, creates or updates the given clusters, and "
                     "prints the first coordinator key on stdout (messages go to stderr). Run again, it changes "
-                    "only what differs and issues no second key: rotate keys with 'cxc keys rotate'.")
+                    "only what differs and issues no second key: rotate keys with 'cxc keys rotate'.",
+        epilog=examples("cxc admin init --programme EXCITE --coordinator-cluster silicon-saxony \\\n"
+                        "    --cluster gaia GAIA ES 'San Sebastián'",
+                        "cxc admin init --programme EXCITE --coordinator-cluster silicon-saxony --clusters clusters.csv"))
     init.add_argument("--programme", required=True, help="the programme's name")
     init.add_argument("--coordinator-cluster", required=True, metavar="ID",
                       help="the cluster the programme coordinators belong to")
@@ -273,7 +284,8 @@ def register(sub) -> None:
                       help="clusters from a CSV file with columns id,name,country,city (or a .json list)")
     init.set_defaults(fn=cmd_admin_init)
     cert = admin.add_parser(
-        "smtp-cert", help="a private CA and a certificate for the bundled SMTP catcher (kept if still valid)")
+        "smtp-cert", help="a private CA and a certificate for the bundled SMTP catcher (kept if still valid)",
+        epilog=examples("cxc admin smtp-cert --dir /smtp-tls --host mailpit"))
     cert.add_argument("--dir", required=True, help="where ca.pem, HOST.pem and HOST-key.pem go")
     cert.add_argument("--host", required=True, help="the name notifications connects to (e.g. mailpit)")
     cert.set_defaults(fn=cmd_admin_smtp_cert)
@@ -284,7 +296,8 @@ def register(sub) -> None:
         description="Columns: kind, name, country, city, employees, website, sectors, keywords, offers, requests, "
                     "contact_name, contact_email, contact_phone, contact_language, data_processing_consent, "
                     "marketing_consent, external_ref. Lists are ';'-separated; offers/requests as 'type: text'. "
-                    "Re-running a file creates no duplicates. Exit status 1 if some rows were refused.")
+                    "Re-running a file creates no duplicates. Exit status 1 if some rows were refused.",
+        epilog=examples("cxc import participants participants.csv --cluster gaia"))
     participants.add_argument("file", help="CSV with a header row")
     participants.add_argument("--cluster", required=True, help="the cluster the participants belong to")
     participants.set_defaults(fn=cmd_import_participants)

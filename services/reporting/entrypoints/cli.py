@@ -65,6 +65,7 @@ def cmd_dashboard_link(args) -> int:
 
 
 def register(sub) -> None:
+    from cxc.ops import examples
     from services.reporting.entrypoints import demo
 
     demo.register(sub)
@@ -74,14 +75,18 @@ def register(sub) -> None:
         "rebuild", help="replay the event history into fresh tables and swap them in atomically",
         description="Reads the history from the broker's topics (default; needs topics retained from offset 0) "
                     "or from every service's outbox in this database (--source outboxes), and refuses, changing "
-                    "nothing, if that history lacks events the live projection holds.")
-    rb.add_argument("--source", choices=("topics", "outboxes"), default="topics")
+                    "nothing, if that history lacks events the live projection holds.",
+        epilog=examples("cxc reporting rebuild", "cxc reporting rebuild --source outboxes"))
+    rb.add_argument("--source", choices=("topics", "outboxes"), default="topics",
+                    help="where the history comes from (default: topics)")
     rb.add_argument("--force", action="store_true", help="swap in even if the history is incomplete or truncated")
     rb.set_defaults(fn=cmd_rebuild)
     dl = reporting.add_parser(
         "dashboard-link", help="print a one-time link that opens the dashboard signed in",
         description="The link signs its first visitor in as the key (a session cookie) and expires after "
-                    "CXC_REPORTING_LINK_TTL_S; on a dev machine the URL and the coordinator key come from dev.json.")
+                    "CXC_REPORTING_LINK_TTL_S; on a dev machine the URL and the coordinator key come from dev.json.",
+        epilog=examples("cxc reporting dashboard-link",
+                        "cxc reporting dashboard-link --url https://reporting.example.org --key \"$CXC_API_KEY\""))
     dl.add_argument("--url", help="the reporting service, e.g. http://127.0.0.1:8004")
     dl.add_argument("--key", help="the API key to sign in as (default: $CXC_API_KEY)")
     dl.set_defaults(fn=cmd_dashboard_link)

@@ -358,8 +358,12 @@ def cmd_demo(args) -> int:
 
 
 def register(sub) -> None:
+    from cxc.ops import examples
+
     d = sub.add_parser("demo", help="post a realistic programme (six clusters, ~300 participants, 98 exchanges) "
-                                    "through the ingress API of a running stack")
+                                    "through the ingress API of a running stack",
+                       epilog=examples("cxc run &  # then, once it prints its URLs:", "cxc demo",
+                                       "cxc demo --seed 7 --participants 50"))
     d.add_argument("--dev-json", help="dev keys and URLs (default: $CXC_HOME/dev.json, written by `cxc run`)")
     d.add_argument("--registration-url", help="override the registration URL from dev.json")
     d.add_argument("--seed", type=int, default=2024, help="another seed gives another (equally sized) programme")
