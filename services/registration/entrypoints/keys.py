@@ -11,8 +11,9 @@ from services.registration import admin
 from services.registration.domain.programme import KeyIn, Role
 from services.registration.entrypoints.writes import Reply, open_uow
 from services.registration.entrypoints import schemas as out
-from shared.auth import Caller, CoordinatorDep
+from shared.auth import CoordinatorDep
 from shared.openapi import ok, problems
+from shared.unit_of_work import Caller
 from shared.service import pool_of
 
 # Authentication, request budgets and the body cap come from the gate (shared/gate.py).
