@@ -6,9 +6,8 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TypeVar
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
-
 from shared.events.catalogue import ParticipantRegistered, Profile
+from shared.messaging.reader import TopicReader
 
 T = TypeVar("T")
 
@@ -37,27 +36,20 @@ async def eventually(check: Callable[[], Awaitable[T]], timeout: float = 20.0, i
 
 
 async def read_all(bootstrap: str, topic: str, *, expect: int, timeout: float = 20.0) -> list:
-    """Read a topic from the beginning without a consumer group until ``expect`` records arrived."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest")
-    await consumer.start()
-    try:
-        partitions = await eventually(lambda: _partitions(consumer, topic), timeout)
-        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        records: list = []
-        deadline = time.monotonic() + timeout
-        while len(records) < expect and time.monotonic() < deadline:
-            for batch in (await consumer.getmany(timeout_ms=200)).values():
-                records.extend(batch)
-        return records
-    finally:
-        await consumer.stop()
-
-
-async def _partitions(consumer: AIOKafkaConsumer, topic: str):
-    await consumer._client.force_metadata_update()
-    return consumer.partitions_for_topic(topic)
+    """Read a topic (a broker name) from the beginning to its true end with the kernel's group-less reader,
+    again until at least ``expect`` records are there or ``timeout`` passed; returns what the last read saw."""
+    records: list = []
+    deadline = time.monotonic() + timeout
+    while True:
+        async with TopicReader(bootstrap, timeout_s=min(10.0, timeout), client_id="cxc-tests") as reader:
+            if topic in await reader.topics():
+                tps = await reader.partitions([topic])
+                ends = await reader.end_offsets(tps)
+                starts = await reader.start_offsets(tps, beginning=True, ends=ends)
+                records = [m async for m in reader.read(starts, ends)]
+        if len(records) >= expect or time.monotonic() > deadline:
+            return records
+        await asyncio.sleep(0.2)
 
 
 def participant_registered(pid: str, cluster: str = "pole-scs", country: str = "PL") -> ParticipantRegistered:

@@ -56,7 +56,7 @@ def _run(coro) -> int:
 
 
 def cmd_tail(args) -> int:
-    from cxc.ops.streams import Filter
+    from shared.messaging.reader import Filter
     from cxc.ops.tail import tail
 
     keep = Filter(event_type=args.type, cluster=args.cluster, subject=args.subject,

@@ -23,7 +23,7 @@ from shared.housekeeping import MARKER_RETENTION_VAR, marker_horizon
 from shared.messaging.kafka import bounded, close_quietly, new_producer
 from shared.messaging.namespace import NO_NAMESPACE, Namespace
 from cxc.ops.render import Output
-from cxc.ops.streams import Message, Streams
+from shared.messaging.reader import Message, TopicReader
 
 PURGE_GROUP = "cxc-ops-dlq-purged"
 
@@ -42,7 +42,7 @@ def parse_ref(ref: str) -> tuple[TopicPartition, int]:
         raise LookupError(f"not a dead-letter reference (DLQ_TOPIC:PARTITION:OFFSET): {ref!r}") from None
 
 
-async def _window(streams: Streams, tps: list[TopicPartition]):
+async def _window(streams: TopicReader, tps: list[TopicPartition]):
     """(first not purged, end) of each DLQ partition."""
     ends = await streams.end_offsets(tps)
     begins = await streams.start_offsets(tps, beginning=True, ends=ends)
@@ -53,7 +53,7 @@ async def _window(streams: Streams, tps: list[TopicPartition]):
 async def dead_letters(bootstrap: str, topics: list[str] | None = None, timeout_s: float = 10.0,
                        namespace: Namespace = NO_NAMESPACE) -> list[Message]:
     """Dead letters not purged, oldest first per partition."""
-    async with Streams(bootstrap, group_id=PURGE_GROUP, timeout_s=timeout_s, namespace=namespace) as streams:
+    async with TopicReader(bootstrap, group_id=PURGE_GROUP, timeout_s=timeout_s, namespace=namespace) as streams:
         tps = await streams.partitions(dlq_names(topics, await streams.topics()))
         starts, ends = await _window(streams, tps)
         return [m async for m in streams.read(starts, ends)]
@@ -63,7 +63,7 @@ async def fetch(bootstrap: str, refs: list[str], timeout_s: float = 10.0,
                 namespace: Namespace = NO_NAMESPACE) -> list[Message]:
     """The dead letters named by ``refs``; LookupError for one that does not exist or was purged."""
     found = []
-    async with Streams(bootstrap, group_id=PURGE_GROUP, timeout_s=timeout_s, namespace=namespace) as streams:
+    async with TopicReader(bootstrap, group_id=PURGE_GROUP, timeout_s=timeout_s, namespace=namespace) as streams:
         for ref in refs:
             tp, offset = parse_ref(ref)
             if not tp.topic.endswith(".dlq"):
@@ -111,7 +111,7 @@ async def purge(bootstrap: str, topics: list[str] | None, confirm: Callable[[int
                 timeout_s: float = 10.0, namespace: Namespace = NO_NAMESPACE) -> int | None:
     """Mark every current dead letter of ``topics`` purged if ``confirm(count, dlq_topics)``; return the
     count purged, or None when it was not confirmed."""
-    async with Streams(bootstrap, group_id=PURGE_GROUP, timeout_s=timeout_s, namespace=namespace) as streams:
+    async with TopicReader(bootstrap, group_id=PURGE_GROUP, timeout_s=timeout_s, namespace=namespace) as streams:
         names = dlq_names(topics, await streams.topics())
         tps = await streams.partitions(names)
         starts, ends = await _window(streams, tps)

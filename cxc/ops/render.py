@@ -9,7 +9,7 @@ from typing import Any, TextIO
 from rich.console import Console
 from rich.table import Table
 
-from cxc.ops.streams import Message
+from shared.messaging.reader import Message
 
 
 class Output:

@@ -9,7 +9,7 @@ from datetime import datetime
 from shared.events.topics import TOPICS
 from shared.messaging.namespace import NO_NAMESPACE, Namespace
 from cxc.ops.render import Output
-from cxc.ops.streams import Filter, Streams
+from shared.messaging.reader import Filter, TopicReader
 
 
 async def tail(
@@ -20,7 +20,7 @@ async def tail(
     """Print matching events; return how many. Starts from now unless an offset, a time or the beginning
     is given; stops after ``limit`` matches, or at the current end when not following."""
     shown = 0
-    async with Streams(bootstrap, timeout_s=timeout_s, namespace=namespace) as streams:
+    async with TopicReader(bootstrap, timeout_s=timeout_s, namespace=namespace) as streams:
         if not topics:
             existing = await streams.topics()
             topics = [t for t in TOPICS if t in existing]

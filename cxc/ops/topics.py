@@ -13,7 +13,7 @@ from shared.events.topics import TOPICS
 from shared.messaging.kafka import bounded, close_quietly
 from shared.messaging.namespace import NO_NAMESPACE, Namespace
 from cxc.ops.render import Output
-from cxc.ops.streams import Streams
+from shared.messaging.reader import TopicReader
 
 
 def _registry(name: str):
@@ -56,7 +56,7 @@ async def retention(bootstrap: str, names: list[str], timeout_s: float = 10.0,
 async def describe_rows(bootstrap: str, names: list[str] | None = None, timeout_s: float = 10.0,
                         namespace: Namespace = NO_NAMESPACE) -> list[dict]:
     names = names or [n for t in TOPICS.values() for n in (t.name, t.dlq)]
-    async with Streams(bootstrap, timeout_s=timeout_s, namespace=namespace) as streams:
+    async with TopicReader(bootstrap, timeout_s=timeout_s, namespace=namespace) as streams:
         existing = await streams.topics()
         present = [n for n in names if n in existing]
         tps = await streams.partitions(present)

@@ -14,14 +14,14 @@ from aiokafka import TopicPartition
 
 from shared.events.topics import TOPICS
 from shared.messaging.namespace import NO_NAMESPACE, Namespace
-from cxc.ops.lag import consumer_groups
+from shared.messaging.lag import consumer_groups
 from cxc.ops.render import Output
-from cxc.ops.streams import Message, Streams
+from shared.messaging.reader import Message, TopicReader
 
 
 async def events_of(bootstrap: str, correlation_id: str, timeout_s: float = 10.0,
                     namespace: Namespace = NO_NAMESPACE) -> list[Message]:
-    async with Streams(bootstrap, timeout_s=timeout_s, namespace=namespace) as streams:
+    async with TopicReader(bootstrap, timeout_s=timeout_s, namespace=namespace) as streams:
         existing = await streams.topics()
         names = [n for t in TOPICS.values() for n in (t.name, t.dlq) if n in existing]
         tps = await streams.partitions(names)
@@ -39,7 +39,7 @@ async def consumed_by(bootstrap: str, messages: list[Message], timeout_s: float 
     if not tps:
         return seen
     for group in await consumer_groups(bootstrap, timeout_s, namespace):
-        async with Streams(bootstrap, group_id=group, timeout_s=timeout_s, namespace=namespace) as streams:
+        async with TopicReader(bootstrap, group_id=group, timeout_s=timeout_s, namespace=namespace) as streams:
             committed = await streams.committed(tps)
         for m in messages:
             position = committed.get(TopicPartition(m.topic, m.partition))

@@ -130,7 +130,7 @@ async def test_purge_needs_confirmation_and_hides_only_what_was_confirmed(kafka_
 
 
 async def _any_ref(bootstrap, namespace):
-    from cxc.ops.streams import read_all
+    from shared.messaging.reader import read_all
 
     [first, *_] = await read_all(bootstrap, [f"{TOPIC}.dlq"], namespace=namespace)
     return first.ref

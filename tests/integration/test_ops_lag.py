@@ -11,8 +11,8 @@ from shared.events import new_envelope
 from shared.events.topics import topic_specs
 from shared.messaging.consumer import ConsumerRunner
 from shared.messaging.kafka import ensure_topics
-from cxc.ops.lag import lag_rows
-from cxc.ops.streams import Streams
+from shared.messaging.lag import lag_rows
+from shared.messaging.reader import TopicReader
 from tests.helpers import eventually, participant_registered
 from tests.ops_helpers import produce
 
@@ -34,7 +34,7 @@ async def test_lag_counts_every_batched_message_and_drops_to_zero_once_a_consume
     await produce(kafka_bootstrap, envs, linger_ms=100, namespace=ns)
 
     # A group that has processed the first two events of each partition.
-    async with Streams(kafka_bootstrap, group_id="half-done", namespace=ns) as streams:
+    async with TopicReader(kafka_bootstrap, group_id="half-done", namespace=ns) as streams:
         ends = await streams.end_offsets(await streams.partitions([TOPIC]))
         await streams.commit({tp: min(2, end) for tp, end in ends.items()})
     rows = of(await lag_rows(kafka_bootstrap, namespace=ns), "half-done")
@@ -70,7 +70,7 @@ async def test_last_event_time_is_the_time_of_the_newest_event_in_the_partition(
     await ensure_topics(kafka_bootstrap, topic_specs(), namespace=ns)
     envs = [new_envelope(participant_registered("one-key"), source="/test") for _ in range(6)]
     await produce(kafka_bootstrap, envs, namespace=ns)
-    async with Streams(kafka_bootstrap, group_id="timed", namespace=ns) as streams:
+    async with TopicReader(kafka_bootstrap, group_id="timed", namespace=ns) as streams:
         [tp] = [tp for tp, end in (await streams.end_offsets(await streams.partitions([TOPIC]))).items() if end]
         await streams.commit({tp: 1})
     [row] = of(await lag_rows(kafka_bootstrap, ["timed"], namespace=ns), "timed").values()

@@ -13,7 +13,7 @@ import pytest
 from shared.events import new_envelope
 from shared.events.topics import topic_specs
 from shared.messaging.kafka import ensure_topics
-from cxc.ops.streams import Filter
+from shared.messaging.reader import Filter
 from cxc.ops.tail import tail
 from tests.helpers import eventually, participant_registered
 from tests.ops_helpers import BODY, Captured, produce, registration

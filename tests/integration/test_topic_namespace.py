@@ -15,8 +15,8 @@ from shared.messaging.kafka import ensure_topics
 from shared.messaging.namespace import Namespace
 from shared.messaging.outbox import OutboxRelay
 from cxc.ops import dlq
-from cxc.ops.lag import lag_rows
-from cxc.ops.streams import read_all
+from shared.messaging.lag import lag_rows
+from shared.messaging.reader import read_all
 from tests.helpers import eventually, participant_registered
 
 pytestmark = pytest.mark.integration

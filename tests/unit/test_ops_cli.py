@@ -9,7 +9,7 @@ import yaml
 from cxc.cli import parser
 from cxc.ops import parse_time
 from cxc.ops.dlq import dlq_names, parse_ref
-from cxc.ops.streams import Filter, Message
+from shared.messaging.reader import Filter, Message
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -21,7 +21,7 @@ from services.reporting.entrypoints import schemas as out
 from shared.auth import OpsDep
 from shared.events.envelope import Envelope
 from shared.events.topics import TOPICS
-from cxc.ops.lag import lag_rows
+from shared.messaging.lag import lag_rows
 from shared.openapi import ok
 
 router = APIRouter(tags=["stream"])

@@ -1,11 +1,13 @@
-"""Reading the event streams for ops commands, against any Kafka-API broker.
+"""The one group-less topic reader: read topics by hand-assigned partitions, never joining a consumer group,
+so watching or replaying moves no service's offsets. Used by the ``cxc`` ops commands (tail, trace, lag, dlq,
+topics describe), reporting's rebuild from the topics and its live stream, and the tests.
 
 End offsets are taken from a fetch's highwater, never from ListOffsets: the embedded broker (Tansu)
 answers ListOffsets(latest) with a figure that falls behind once producers batch (25 records in one batch
 report an end of 1), while the highwater of a fetch response is right on every broker we run.
 
-Under a topic namespace (``shared.messaging.namespace``) ``Streams`` shows only that namespace, with plain
-names: topics, partitions, messages and group ids go in and come out without the prefix.
+Under a topic namespace (``shared.messaging.namespace``) ``TopicReader`` shows only that namespace, with
+plain names: topics, partitions, messages and group ids go in and come out without the prefix.
 """
 
 from __future__ import annotations
@@ -167,30 +169,31 @@ class Filter:
         return True
 
 
-def reader(bootstrap: str, *, group_id: str | None = None, timeout_s: float = 10.0) -> AIOKafkaConsumer:
+def reader(bootstrap: str, *, group_id: str | None = None, timeout_s: float = 10.0,
+           client_id: str = "cxc-ops") -> AIOKafkaConsumer:
     """A consumer that never joins a group (partitions are assigned by hand); ``group_id`` only names whose
     committed offsets it reads or writes."""
     return AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=group_id, client_id="cxc-ops", enable_auto_commit=False,
+        bootstrap_servers=bootstrap, group_id=group_id, client_id=client_id, enable_auto_commit=False,
         auto_offset_reset="earliest", fetch_max_wait_ms=100, request_timeout_ms=int(timeout_s * 1000) + 5000,
         metadata_max_age_ms=5_000,
     )
 
 
-class Streams:
-    """An open connection for one ops command: partitions, true end offsets, committed offsets, reads."""
+class TopicReader:
+    """An open group-less connection: partitions, true end offsets, committed offsets of a named group, reads."""
 
     def __init__(self, bootstrap: str, *, group_id: str | None = None, timeout_s: float = 10.0,
-                 namespace: Namespace = NO_NAMESPACE) -> None:
+                 namespace: Namespace = NO_NAMESPACE, client_id: str = "cxc-ops") -> None:
         self.bootstrap = bootstrap
         self.timeout_s = timeout_s
         self.ns = namespace
-        self.consumer = reader(bootstrap, timeout_s=timeout_s)
+        self.consumer = reader(bootstrap, timeout_s=timeout_s, client_id=client_id)
         # Reads and a group's offsets use separate clients: re-assigning partitions of a consumer that has a
         # group id upsets aiokafka's group coordinator, and reads re-assign all the time.
         self.group = reader(bootstrap, group_id=namespace.group(group_id), timeout_s=timeout_s) if group_id else None
 
-    async def __aenter__(self) -> Streams:
+    async def __aenter__(self) -> TopicReader:
         try:
             await bounded(self.consumer.start(), self.timeout_s, "ops consumer start")
             if self.group is not None:
@@ -266,15 +269,15 @@ class Streams:
     async def committed(self, tps: list[TopicPartition]) -> dict[TopicPartition, int | None]:
         """Committed offsets of the group (OffsetFetch through the group coordinator, which the
         embedded broker answers; its admin ListConsumerGroupOffsets is broken)."""
-        assert self.group is not None, "Streams(group_id=...) reads a group's offsets"
+        assert self.group is not None, "TopicReader(group_id=...) reads a group's offsets"
         out = {}
         for tp in tps:
             out[tp] = await bounded(self.group.committed(self.ns.tp(tp)), self.timeout_s, "committed offset")
         return out
 
     async def commit(self, offsets: dict[TopicPartition, int]) -> None:
-        """Commit offsets for this reader's group without joining it (a "simple" commit). Once per Streams."""
-        assert self.group is not None, "Streams(group_id=...) commits a group's offsets"
+        """Commit offsets for this reader's group without joining it (a "simple" commit). Once per TopicReader."""
+        assert self.group is not None, "TopicReader(group_id=...) commits a group's offsets"
         if offsets:
             self.group.assign(self._broker(offsets))
             await bounded(
@@ -304,9 +307,12 @@ class Streams:
         return dict(ends)
 
     async def read(
-        self, starts: dict[TopicPartition, int], stops: dict[TopicPartition, int] | None = None
-    ) -> AsyncIterator[Message]:
-        """Records from ``starts``; up to ``stops`` (exclusive) when given, else forever (follow)."""
+        self, starts: dict[TopicPartition, int], stops: dict[TopicPartition, int] | None = None, *,
+        heartbeat_s: float | None = None,
+    ) -> AsyncIterator[Message | None]:
+        """Records from ``starts``; up to ``stops`` (exclusive) when given, else forever (follow). Following
+        with ``heartbeat_s``, yields None whenever nothing arrived for that long, so a caller can notice that
+        its own client went away."""
         starts = {self.ns.tp(tp): start for tp, start in starts.items()}
         stops = None if stops is None else {self.ns.tp(tp): stop for tp, stop in stops.items()}
         pending = {tp for tp, start in starts.items() if stops is None or start < stops[tp]}
@@ -315,14 +321,19 @@ class Streams:
         self.consumer.assign(sorted(pending))
         for tp in pending:
             self.consumer.seek(tp, starts[tp])
-        deadline = time.monotonic() + self.timeout_s
+        quiet_s = heartbeat_s if stops is None and heartbeat_s else self.timeout_s
+        deadline = time.monotonic() + quiet_s
         while pending:
             batches = await self.consumer.getmany(*sorted(pending), timeout_ms=300)
             if not batches:
+                if stops is None and heartbeat_s is not None and time.monotonic() > deadline:
+                    deadline = time.monotonic() + quiet_s
+                    yield None
+                    continue
                 if stops is not None and time.monotonic() > deadline:
                     raise TimeoutError(f"reading stalled before the end of {sorted(pending)}")
                 continue
-            deadline = time.monotonic() + self.timeout_s
+            deadline = time.monotonic() + quiet_s
             for tp, records in sorted(batches.items()):
                 for record in records:
                     if stops is not None and record.offset >= stops[tp]:
@@ -341,7 +352,7 @@ async def read_all(
     namespace: Namespace = NO_NAMESPACE,
 ) -> list[Message]:
     """Everything now in ``topics`` (beginning to the true end) that ``keep`` accepts."""
-    async with Streams(bootstrap, timeout_s=timeout_s, namespace=namespace) as streams:
+    async with TopicReader(bootstrap, timeout_s=timeout_s, namespace=namespace) as streams:
         tps = await streams.partitions(topics)
         ends = await streams.end_offsets(tps)
         starts = await streams.start_offsets(tps, beginning=True, ends=ends)
