@@ -33,3 +33,15 @@ async def test_unknown_metric_and_interval_are_rejected(api):
     r = await api.get("/v1/kpis/timeseries", params={"metric": "bananas", "interval": "week"})
     assert r.status_code == 422
     assert sorted(e["field"] for e in r.json()["errors"]) == ["interval", "metric"]
+
+
+async def test_the_routes_domain_errors_become_problems_at_the_edge(api):
+    r = await api.get("/v1/kpis", params={"from": "2025-06-01", "to": "2025-01-01"})
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert r.json() == {"type": "https://clusterxchange.eu/problems/validation-error", "title": "Validation failed",
+                        "status": 422, "detail": "'from' must not be after 'to'", "instance": "/v1/kpis",
+                        "errors": [{"field": "from", "message": "after 'to'", "type": "value_error"}]}
+    # a partner ("a", mazovia-ict) asking for another cluster's scoreboard
+    r = await api.get("/v1/kpis", params={"cluster": "gaia"}, headers=key(api, "a"))
+    assert r.status_code == 404 and r.headers["content-type"].startswith("application/problem+json")
+    assert r.json()["type"].endswith("/not-found") and r.json()["detail"] == "No scoreboard for cluster 'gaia'"

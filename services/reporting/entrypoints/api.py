@@ -21,8 +21,8 @@ from services.reporting.domain import disclosure, kpis
 from services.reporting.domain.facts import FactBook
 from services.reporting.entrypoints import schemas as out
 from shared.auth import Caller, OptionalCallerDep, public
+from shared.errors import Invalid, NotFound
 from shared.openapi import ok, problems
-from shared.problems import Problem
 from shared.service import pool_of
 
 router = APIRouter(prefix="/v1", tags=["reporting"])
@@ -54,14 +54,13 @@ def allowed_cluster(who: Caller | None, cluster: str | None) -> str | None:
     for the anonymous public. Another cluster answers 404, as every other cluster-owned resource does."""
     cluster = cluster or None
     if cluster is not None and (who is None or not who.can_see(cluster)):
-        raise Problem(404, f"No scoreboard for cluster {cluster!r}", kind="not-found")
+        raise NotFound(f"No scoreboard for cluster {cluster!r}")
     return cluster
 
 
 def scope(cluster: str | None, start: date | None, end: date | None) -> kpis.Scope:
     if start and end and start > end:
-        raise Problem(422, "'from' must not be after 'to'", kind="validation-error", title="Validation failed",
-                      errors=[{"field": "from", "message": "after 'to'", "type": "value_error"}])
+        raise Invalid("from", "after 'to'", detail="'from' must not be after 'to'")
     return kpis.Scope(cluster=cluster or None, start=start, end=end)
 
 
