@@ -15,15 +15,14 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-import asyncpg
 import pytest
 
 from cxc.infra.embedded import EmbeddedBroker, EmbeddedPostgres, free_port
 from shared.messaging.namespace import ENV_VAR as NAMESPACE_ENV_VAR
 from shared.messaging.namespace import NO_NAMESPACE, Namespace
 from tests.helpers import TEST_SECRETS
+from tests.support.database import create_database
 
 # Services default to CXC_ENV=prod and refuse to start without real secrets; the tests run as "test".
 os.environ["CXC_ENV"] = "test"
@@ -68,22 +67,6 @@ def pg_server_url(docker_available) -> Iterator[str]:
         yield pg.dsn
     finally:
         pg.stop()
-
-
-def _with_database(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path=f"/{name}"))
-
-
-async def create_database(server_url: str) -> str:
-    """A fresh, empty database on the server; its URL."""
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    conn = await asyncpg.connect(server_url)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    return _with_database(server_url, name)
 
 
 @pytest.fixture

@@ -29,7 +29,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from cxc.devstack import dev_environment
 from cxc.infra.embedded import EmbeddedPostgres, free_port
-from tests.e2e.test_stack import PARTICIPANT, Stack, stack_home
+from tests.support.payloads import PARTICIPANT
+from tests.support.stack import Stack, running_stack
 
 pytestmark = [pytest.mark.chaos, pytest.mark.timeout(600)]
 
@@ -204,13 +205,10 @@ def wait_healthy(stack: Stack, service: str, not_pid: int | None = None, timeout
 
 @pytest.fixture(scope="module")
 def stack():
-    s = Stack(stack_home("cxc-chaos-"))
-    s.extra_env["CXC_REGISTRATION_RATE_LIMIT_REQUESTS"] = "100000000"  # the load is the point here
-    s.start()
-    s.baseline_total = kpi_total(s)
-    yield s
-    if s.proc and s.proc.poll() is None:
-        s.stop()
+    # The load is the point here: no rate limit.
+    with running_stack("cxc-chaos-", {"CXC_REGISTRATION_RATE_LIMIT_REQUESTS": "100000000"}) as s:
+        s.baseline_total = kpi_total(s)
+        yield s
     write_summary()
 
 

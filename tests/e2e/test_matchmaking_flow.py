@@ -11,21 +11,19 @@ from datetime import date, timedelta
 import httpx
 import pytest
 
-from tests.e2e.test_stack import PARTICIPANT, Stack, poll, stack_home
 from shared.messaging.namespace import Namespace
 from tests.helpers import read_all
+from tests.support.payloads import PARTICIPANT
+from tests.support.polling import poll
+from tests.support.stack import running_stack
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
 def stack(stack_infra):
-    s = Stack(stack_home("cxc-e2e-mm-"))
-    s.extra_env.update(stack_infra)
-    s.start()
-    yield s
-    if s.proc and s.proc.poll() is None:
-        s.stop()
+    with running_stack("cxc-e2e-mm-", stack_infra) as s:
+        yield s
 
 
 def test_register_join_request_accept_schedule_agenda(stack):

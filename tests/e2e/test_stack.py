@@ -2,95 +2,25 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
-import subprocess
-import sys
-import tempfile
 import time
-from pathlib import Path
 
 import httpx
 import pytest
 
-from cxc.infra.embedded import free_port, port_open
+from cxc.infra.embedded import port_open
+from tests.support.payloads import PARTICIPANT
+from tests.support.polling import poll
+from tests.support.stack import running_stack
 
 pytestmark = pytest.mark.e2e
-
-PARTICIPANT = {
-    "kind": "sme", "name": "Score Digital", "country": "PL", "city": "Warsaw", "sectors": ["J62.01"],
-    "keywords": ["smart mobility"], "offers": [{"type": "technology", "text": "V2X"}], "requests": [],
-    "contact": {"name": "Daniel Hekman", "email": "daniel@score.example"},
-    "consent": {"data_processing": True, "marketing": False},
-}
-
-
-def stack_home(prefix: str) -> Path:
-    """Outside pytest's tmp root: pytest resets that root to 0700 whenever a session starts, which would
-    lock the embedded PostgreSQL's system user out of its data directory."""
-    return Path(tempfile.mkdtemp(prefix=prefix))
-
-
-class Stack:
-    def __init__(self, home: Path) -> None:
-        self.home = home
-        self.ports = {name: free_port() for name in ("registration", "matchmaking", "notifications", "reporting")}
-        self.infra_ports = {"CXC_EMBEDDED_PG_PORT": free_port(), "CXC_EMBEDDED_BROKER_PORT": free_port()}
-        self.proc: subprocess.Popen | None = None
-        self.dev: dict = {}
-        self.extra_env: dict[str, str] = {}
-
-    def url(self, service: str) -> str:
-        return f"http://127.0.0.1:{self.ports[service]}"
-
-    def start(self, timeout: float = 120) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CXC_")}
-        env.update({f"CXC_{name.upper()}_PORT": str(port) for name, port in self.ports.items()})
-        env.update({k: str(v) for k, v in self.infra_ports.items()})
-        env.update(CXC_HOME=str(self.home), CXC_CONSUMER_SESSION_TIMEOUT_MS="6000", **self.extra_env)
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "cxc.cli", "run"], env=env, stdout=subprocess.PIPE,
-            stderr=open(self.home / "cxc-run.err", "ab"), text=True,
-        )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            line = self.proc.stdout.readline()
-            if not line:
-                break
-            if line.startswith('{"ready": true'):
-                self.dev = json.loads((self.home / "dev.json").read_text())
-                return
-        raise AssertionError(f"cxc run did not become ready:\n{(self.home / 'cxc-run.err').read_text()[-4000:]}")
-
-    def stop(self) -> int:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGINT)
-        return self.proc.wait(90)
-
-    def key(self, who: str) -> dict:
-        return {"Authorization": f"Bearer {self.dev['keys'][who]}"}
-
-
-def poll(fn, timeout: float = 20.0, interval: float = 0.05):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = fn()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"not true within {timeout}s: {last!r}")
 
 
 @pytest.fixture(scope="module")
 def stack(stack_infra):
-    s = Stack(stack_home("cxc-e2e-"))
-    s.extra_env.update(stack_infra)
-    s.start()
-    yield s
-    if s.proc and s.proc.poll() is None:
-        s.proc.kill()
+    with running_stack("cxc-e2e-", stack_infra) as s:
+        yield s
 
 
 def kpis(stack) -> dict:

@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from tests.integration.test_registration_api import BODY, api, auth, outbox_events  # noqa: F401 (fixture)
+from tests.support.payloads import PARTICIPANT as BODY
+from tests.support.services import api, auth, outbox_events  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.integration
 

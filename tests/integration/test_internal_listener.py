@@ -12,7 +12,7 @@ from services.registration.settings import RegistrationSettings
 from shared import auth as api_keys
 from cxc.infra.embedded import free_port
 from tests.helpers import TEST_SECRETS, eventually
-from tests.integration.test_registration_api import BODY
+from tests.support.payloads import PARTICIPANT as BODY
 
 pytestmark = pytest.mark.integration
 

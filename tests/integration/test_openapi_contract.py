@@ -23,7 +23,7 @@ from services.matchmaking.adapters import profiles as mm_profiles
 from services.registration import seed
 from shared.events.catalogue import ActivityCreated, MeetingSettings, OfferOrRequest, Profile
 from shared.problems import PROBLEM_JSON, PROBLEM_SCHEMA
-from tests.integration.test_registration_api import BODY
+from tests.support.payloads import PARTICIPANT as BODY
 from tests.security.inprocess import SERVICES, fill, key, serving
 
 pytestmark = pytest.mark.integration

@@ -1,81 +1,24 @@
 """The registration ingress over real HTTP semantics (ASGI) with real PostgreSQL."""
 
 import asyncio
-import contextlib
 import json
 
 import httpx
 import pytest
 
-from services.registration import seed
-from shared import auth as api_keys
 from shared import privacy
 from services.registration.bootstrap import build
 from services.registration.settings import RegistrationSettings
-from tests.helpers import TEST_SECRETS, eventually
+from tests.helpers import TEST_SECRETS
+from tests.support.payloads import PARTICIPANT
+from tests.support.polling import eventually
+from tests.support.services import api, auth, outbox_events, running_registration as running_api  # noqa: F401
 
 INTERNAL = {"Authorization": f"Bearer {TEST_SECRETS['CXC_INTERNAL_TOKEN']}"}
 
 pytestmark = pytest.mark.integration
 
-BODY = {
-    "kind": "sme", "name": "Score Digital", "country": "PL", "city": "Warsaw", "sectors": ["J62.01"],
-    "keywords": ["smart mobility"], "offers": [{"type": "technology", "text": "V2X platform"}], "requests": [],
-    "contact": {"name": "Daniel Hekman", "email": "daniel@score.example"},
-    "consent": {"data_processing": True, "marketing": False},
-}
-
-
-KEYS = [
-    ("mazovia", "mazovia-ict", "partner"), ("gaia", "gaia", "partner"),
-    ("coordinator", "silicon-saxony", "coordinator"), ("ops", "silicon-saxony", "ops"),
-]
-
-
-@contextlib.asynccontextmanager
-async def running_api(database_url, kafka_bootstrap, **settings):
-    """The registration service in-process over ASGI, with seeded clusters, one key per role and an empty
-    outbox."""
-    service = build(RegistrationSettings(database_url=database_url, kafka_bootstrap=kafka_bootstrap, **settings))
-    app = service.app()
-    await service.start()
-    async with service.pool.acquire() as conn:
-        await seed.seed_clusters(conn)
-        keys = {
-            name: (await api_keys.issue_key(conn, cluster, role, None, source="/test"))[1]
-            for name, cluster, role in KEYS
-        }
-        await conn.execute("DELETE FROM outbox")
-    try:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client, \
-                httpx.AsyncClient(transport=httpx.ASGITransport(app=service.internal_app()),
-                                  base_url="http://internal") as internal:
-            client.internal = internal  # registration's internal listener (contact and data-key lookups)
-            client.keys = keys
-            client.pool = service.pool
-            client.service = service
-            yield client
-    finally:
-        try:
-            await asyncio.wait_for(service.stop(), 15)
-        except TimeoutError:
-            for t in asyncio.all_tasks():
-                t.print_stack(limit=10)
-            raise
-
-
-@pytest.fixture
-async def api(database_url, kafka_bootstrap):
-    async with running_api(database_url, kafka_bootstrap) as client:
-        yield client
-
-
-def auth(client, who):
-    return {"Authorization": f"Bearer {client.keys[who]}"}
-
-
-async def outbox_events(client):
-    return [json.loads(r["envelope"]) for r in await client.pool.fetch("SELECT envelope FROM outbox ORDER BY position")]
+BODY = PARTICIPANT
 
 
 async def test_partner_registers_a_participant_and_one_event_is_recorded(api):

@@ -11,7 +11,8 @@ from services.registration.settings import RegistrationSettings
 from shared.events.topics import topic_specs
 from shared.messaging.kafka import ensure_topics
 from tests.helpers import eventually, read_all
-from tests.integration.test_registration_api import BODY, auth, running_api
+from tests.support.payloads import PARTICIPANT as BODY
+from tests.support.services import auth, running_registration
 
 pytestmark = pytest.mark.integration
 
@@ -26,7 +27,7 @@ async def unpublished(api) -> int:
 
 
 async def test_registrations_are_accepted_while_the_broker_is_paused_and_published_after(database_url, embedded_broker):
-    async with running_api(database_url, embedded_broker.bootstrap, broker_timeout_s=1.0) as api:
+    async with running_registration(database_url, embedded_broker.bootstrap, broker_timeout_s=1.0) as api:
         ids = []
         embedded_broker.pause()
         try:
@@ -48,7 +49,7 @@ async def test_registrations_are_accepted_while_the_broker_is_stopped_and_publis
     topics are created before the service (restarted by its supervisor) relays again. (A relay that keeps
     running across the restart can be acknowledged by the fresh broker for a topic it has not created yet
     and lose those records: a Tansu quirk reported to the lead; a real Kafka keeps its topics.)"""
-    async with running_api(database_url, embedded_broker.bootstrap, broker_timeout_s=1.0) as api:
+    async with running_registration(database_url, embedded_broker.bootstrap, broker_timeout_s=1.0) as api:
         embedded_broker.stop()
         ids = []
         for i in range(4):

@@ -24,7 +24,7 @@ from services.registration.bootstrap import build
 from services.registration.settings import RegistrationSettings
 from shared import auth as api_keys
 from cxc.infra.embedded import free_port
-from tests.integration.test_registration_api import BODY
+from tests.support.payloads import PARTICIPANT as BODY
 
 pytestmark = pytest.mark.integration
 

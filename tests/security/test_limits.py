@@ -11,7 +11,7 @@ import pytest
 
 from services.registration import seed
 from shared.limits import Budgets
-from tests.integration.test_registration_api import BODY
+from tests.support.payloads import PARTICIPANT as BODY
 from tests.security.inprocess import SERVICES, key, serving
 
 pytestmark = pytest.mark.integration
