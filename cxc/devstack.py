@@ -31,6 +31,10 @@ from shared.events.topics import topic_specs
 from cxc.infra.embedded import EmbeddedBroker, EmbeddedPostgres, free_port, port_open
 from shared.messaging.kafka import ensure_topics
 from shared.messaging.namespace import Namespace
+from shared.retry import Backoff, RetryPolicy
+
+# A crashed service comes back after 1, 2, 4 … 30 s (upper-half jitter), counted again after a minute up.
+RESTART_RETRY = RetryPolicy(base_s=1.0, cap_s=30.0, jitter=0.5)
 
 SERVICES = ("registration", "matchmaking", "notifications", "reporting")
 
@@ -113,7 +117,7 @@ class Supervised:
     restarts: int = 0
     started_at: float = 0.0
     next_start: float = 0.0
-    backoff: float = 1.0
+    backoff: Backoff = field(default_factory=lambda: RESTART_RETRY.backoff())
     history: list[int] = field(default_factory=list)
 
     def start(self) -> None:
@@ -262,16 +266,16 @@ class DevStack:
             code = child.poll()
             if code is None:
                 if now - child.started_at > 60:
-                    child.backoff = 1.0
+                    child.backoff.reset()
                 continue
             if child.next_start == 0.0:
                 child.history.append(code)
-                child.next_start = now + child.backoff
+                delay = child.backoff.failed()
+                child.next_start = now + delay
                 console.print(
-                    f"[yellow]{child.name} exited with {code}; restarting in {child.backoff:.0f}s[/] "
+                    f"[yellow]{child.name} exited with {code}; restarting in {delay:.1f}s[/] "
                     f"(log: {child.log_path})"
                 )
-                child.backoff = min(child.backoff * 2, 30.0)
             elif now >= child.next_start:
                 child.restarts += 1
                 child.next_start = 0.0

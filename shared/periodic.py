@@ -3,8 +3,9 @@
 Guarantees:
 - A failing round never ends the loop: the error is logged and counted
   (``cxc_periodic_runs_total{outcome="failed"}``, ``cxc_periodic_consecutive_failures``) and the next
-  round comes after a jittered exponential backoff (``base_backoff_s`` doubling up to ``max_backoff_s``,
-  each delay drawn from its upper half so replicas that failed together do not retry in lockstep). A
+  round comes after a jittered exponential backoff (the one retry policy, ``shared/retry.py``:
+  ``base_backoff_s`` doubling up to ``max_backoff_s``, each delay drawn from its upper half so replicas that
+  failed together do not retry in lockstep, and a job never hammers the database right after a failure). A
   database blip therefore delays the job; it does not take the service down with it.
 - After a success the next round comes after ``interval_s`` and the failure count resets.
 - Cancellation (service shutdown) stops the loop at once, also in the middle of a round or a sleep.
@@ -24,16 +25,22 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from shared import metrics
+from shared.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
 
 Sleep = Callable[[float], Awaitable[Any]]
 
 
+def policy(base_s: float, max_s: float) -> RetryPolicy:
+    """The periodic workers' retry policy: never more than ``max_s`` (even below ``base_s``, for a job whose
+    interval is shorter than the usual first backoff), jitter over the upper half of each ceiling."""
+    return RetryPolicy(base_s=min(base_s, max_s), cap_s=max_s, jitter=0.5)
+
+
 def backoff_delay(failures: int, base_s: float, max_s: float, rng: random.Random | None = None) -> float:
     """Delay before the round after ``failures`` failed rounds in a row (``failures`` >= 1)."""
-    ceiling = min(base_s * 2 ** (failures - 1), max_s)
-    return ceiling * (0.5 + 0.5 * (rng or random).random())
+    return policy(base_s, max_s).delay(failures, rng)
 
 
 async def run_periodically(
@@ -47,6 +54,7 @@ async def run_periodically(
     rng: random.Random | None = None,
 ) -> None:
     """Run ``step`` every ``interval_s`` until cancelled, surviving its failures (see module docstring)."""
+    retry = policy(base_backoff_s, max_backoff_s)
     failures = 0
     metrics.PERIODIC_CONSECUTIVE_FAILURES.labels(name).set(0)
     while True:
@@ -56,7 +64,7 @@ async def run_periodically(
             raise
         except Exception as exc:
             failures += 1
-            delay = backoff_delay(failures, base_backoff_s, max_backoff_s, rng)
+            delay = retry.delay(failures, rng)
             metrics.PERIODIC_RUNS.labels(name, "failed").inc()
             metrics.PERIODIC_CONSECUTIVE_FAILURES.labels(name).set(failures)
             # The first failures are the expected blips; a streak is logged with its traceback.

@@ -217,11 +217,12 @@ def register(sub) -> None:
 
     topics = sub.add_parser("topics", help="topics of the registry").add_subparsers(
         dest="topics_command", required=True)
-    topics.add_parser("list", help="the topic registry", epilog=examples("cxc topics list")).set_defaults(fn=cmd_topics_list)
+    topics.add_parser("list", help="the topic registry",
+                      epilog=examples("cxc topics list")).set_defaults(fn=cmd_topics_list)
     topics.add_parser("create", parents=[common], help="create missing topics on the broker",
                       epilog=examples("cxc topics create", "cxc topics create --bootstrap kafka:9092")).set_defaults(
         fn=cmd_topics_create)
     describe = topics.add_parser("describe", parents=[common], help="partitions, messages and retention on the broker",
-                                   epilog=examples("cxc topics describe", "cxc topics describe cxc.participants --json"))
+                                 epilog=examples("cxc topics describe", "cxc topics describe cxc.participants --json"))
     describe.add_argument("topics", nargs="*", metavar="TOPIC", help="default: every registry topic and its DLQ")
     describe.set_defaults(fn=cmd_topics_describe)

@@ -35,6 +35,7 @@ from shared.events import EventDecodeError, decode
 from shared.events.envelope import Envelope
 from shared.messaging.kafka import bounded, close_quietly, new_producer
 from shared.messaging.namespace import NO_NAMESPACE, Namespace
+from shared.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +123,8 @@ class ConsumerRunner:
         self.timeout_s = timeout_s
         self.max_retries = max_retries
         self.retry_base_s = retry_base_s
+        # A message's retries and an outage's waits: the one policy (shared/retry.py), full jitter, 5 s cap.
+        self.retry = RetryPolicy(base_s=min(retry_base_s, 5.0), cap_s=5.0)
         self.session_timeout_ms = session_timeout_ms
         self.max_records = max_records
         self.batch = batch
@@ -392,7 +395,7 @@ class ConsumerRunner:
             return False
 
     async def _backoff(self, attempt: int, exc: BaseException, envelope: Envelope) -> None:
-        delay = min(self.retry_base_s * 2 ** (attempt - 1), 5.0)
+        delay = self.retry.delay(attempt)
         log.warning("%s: %s %s failed (%r); retry %d in %.2fs", self.name, envelope.type, envelope.id, exc, attempt, delay)
         await asyncio.sleep(delay)
 

@@ -26,8 +26,12 @@ from shared.events import EventData, new_envelope
 from shared.events.envelope import Envelope, kafka_headers, upgrade_json
 from shared.messaging.kafka import bounded, close_quietly, new_producer
 from shared.messaging.namespace import NO_NAMESPACE, Namespace
+from shared.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
+
+# Database or broker away: full-jitter backoff from 0.2 s, at most 5 s, for ever (rows are kept meanwhile).
+RELAY_RETRY = RetryPolicy(base_s=0.2, cap_s=5.0)
 
 
 async def record(
@@ -81,19 +85,17 @@ class OutboxRelay:
 
     async def run(self) -> None:
         """Relay until cancelled. Waits for leadership, then drains the outbox as rows arrive."""
-        backoff = 0.2
-        while True:
-            try:
-                await self._lead()
-                backoff = 0.2
-            except asyncio.CancelledError:
-                raise
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                log.warning("outbox relay lost its database connection (%s); retrying in %.1fs", exc, backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
-            finally:
-                await self._drop_producer()
+        backoff = RELAY_RETRY.backoff()
+        while True:  # _lead returns only if it loses the lock's connection quietly: lead again
+            await backoff.until_success(
+                self._lead_once, retry_on=(OSError, asyncpg.PostgresError, asyncpg.InterfaceError), log=log,
+                what="outbox relay lost its database connection")
+
+    async def _lead_once(self) -> None:
+        try:
+            await self._lead()
+        finally:
+            await self._drop_producer()
 
     async def _lead(self) -> None:
         conn: asyncpg.Connection = await self.pool.acquire()
@@ -115,22 +117,22 @@ class OutboxRelay:
         self._wake.set()
 
     async def _drain_forever(self, conn: asyncpg.Connection) -> None:
-        backoff = 0.2
+        backoff = RELAY_RETRY.backoff()
         while True:
             self._wake.clear()
             try:
                 published = await self.publish_batch(conn)
-                backoff = 0.2
+                backoff.reset()
             except (asyncpg.PostgresError, asyncpg.InterfaceError):
                 raise  # the database side: run() reconnects
             except Exception as exc:  # broker away or slow: keep the rows, back off, start a fresh producer
                 if conn.is_closed():
                     raise
                 metrics.OUTBOX_ERRORS.labels(self.service).inc()
-                log.warning("outbox relay could not publish (%s); retrying in %.1fs", exc, backoff)
+                delay = backoff.failed()
+                log.warning("outbox relay could not publish (%s); retrying in %.1fs", exc, delay)
                 await self._drop_producer()
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
+                await asyncio.sleep(delay)
                 continue
             if published < self.batch_size:
                 with contextlib.suppress(TimeoutError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -119,12 +120,16 @@ def test_a_plain_secret_is_used_as_its_bytes():
     assert signing.sign("a-partner-chosen-secret", "i", 1, b"{}") == "v1," + expected
 
 
-def test_backoff_doubles_up_to_the_cap_and_gives_up_after_a_day():
+def test_backoff_doubles_up_to_the_cap_with_jitter_and_gives_up_after_a_day():
     t0 = datetime(2026, 1, 1, tzinfo=UTC)
-    kw = {"first_planned": t0, "base_s": 10, "max_s": 3600, "give_up_after_s": 86_400}
-    assert retry.next_attempt(attempts=1, now=t0, **kw) == t0 + timedelta(seconds=10)
-    assert retry.next_attempt(attempts=3, now=t0, **kw) == t0 + timedelta(seconds=40)
-    assert retry.next_attempt(attempts=20, now=t0, **kw) == t0 + timedelta(seconds=3600)
+    kw = {"first_planned": t0, "base_s": 10, "max_s": 3600, "give_up_after_s": 86_400, "rng": random.Random(5)}
+
+    def waits(attempts: int) -> float:
+        return (retry.next_attempt(attempts=attempts, now=t0, **kw) - t0).total_seconds()
+
+    assert 5 <= waits(1) <= 10 and 20 <= waits(3) <= 40 and 1800 <= waits(20) <= 3600
+    # deliveries failed by one outage spread out instead of retrying at the same instant
+    assert len({waits(4) for _ in range(20)}) > 1
     assert retry.next_attempt(attempts=20, now=t0 + timedelta(hours=23, minutes=30), **kw) is None
 
 

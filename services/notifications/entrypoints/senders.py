@@ -46,8 +46,14 @@ from shared.events.catalogue import NotificationFailed, NotificationSent
 from shared.events.envelope import CONTENT_TYPE, upgrade_json
 from shared.messaging import outbox
 from shared.periodic import run_periodically
+from shared.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
+
+# The one retry policy (shared/retry.py): claiming work while the database is away, for ever; recording a
+# delivery that was sent, within a quarter of the lease (then the lease expires and it may be sent again).
+DATABASE_RETRY = RetryPolicy(base_s=0.2, cap_s=5.0)
+RECORD_RETRY = RetryPolicy(base_s=0.05, cap_s=1.0)
 
 
 class Retry(Exception):
@@ -74,17 +80,12 @@ class DeliveryLoop:
         self._by_recipient: Counter[str] = Counter()
 
     async def run(self) -> None:
-        backoff = 0.2
+        backoff = DATABASE_RETRY.backoff()
         try:
             while True:
-                try:
-                    claimed = await self.claim_and_start()
-                    backoff = 0.2
-                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                    log.warning("%s sender: database unavailable (%r); retrying in %.1fs", self.channel, exc, backoff)
-                    await asyncio.sleep(backoff)
-                    backoff = min(backoff * 2, 5.0)
-                    continue
+                claimed = await backoff.until_success(
+                    self.claim_and_start, retry_on=(OSError, asyncpg.PostgresError, asyncpg.InterfaceError), log=log,
+                    what=f"{self.channel} sender: database unavailable")
                 if claimed and len(self._inflight) < self.capacity:
                     continue
                 waiters = set(self._inflight) or {asyncio.ensure_future(asyncio.sleep(self.settings.poll_interval_s))}
@@ -168,7 +169,7 @@ class DeliveryLoop:
         # The message is out: a database hiccup now must not turn into a second copy after the lease, so
         # keep trying to record it for as long as the lease leaves room.
         deadline = time.monotonic() + self.settings.lease_s / 4
-        delay = 0.05
+        backoff = RECORD_RETRY.backoff()
         while True:
             try:
                 async with self.pool.acquire() as conn, conn.transaction():
@@ -176,12 +177,12 @@ class DeliveryLoop:
                 return
             except (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError,
                     asyncpg.CannotConnectNowError, asyncpg.TooManyConnectionsError) as exc:
+                delay = backoff.failed()
                 if time.monotonic() + delay > deadline:
                     log.error("%s delivery %s was sent but could not be recorded (%r); it may be sent again "
                               "after its lease", self.channel, row["id"], exc)
                     raise
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 1.0)
 
     async def _retry_or_fail(self, row: asyncpg.Record, error: str) -> None:
         s = self.settings

@@ -98,7 +98,8 @@ async def tail(bootstrap: str, topics: list[str], timeout_s: float = 10.0,
     """Events as they arrive from now on: (topic, envelope), with ("", None) once positioned and then
     whenever nothing arrived for a second, and (topic, None) for an undecodable record. Topics are plain
     names, in and out."""
-    async with TopicReader(bootstrap, timeout_s=timeout_s, namespace=namespace, client_id="reporting-stream") as reader:
+    async with TopicReader(bootstrap, timeout_s=timeout_s, namespace=namespace,
+                           client_id="reporting-stream") as reader:
         existing = await reader.topics()
         tps = await reader.partitions([t for t in topics if t in existing])
         # From the true end now (a fetch highwater), so that everything published after this yield is seen
