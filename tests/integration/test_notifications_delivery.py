@@ -22,18 +22,12 @@ from services.registration.settings import RegistrationSettings
 from shared import auth as api_keys
 from shared.db import create_pool, migrate
 from cxc.infra.embedded import free_port
-from tests.helpers import eventually
-from tests.integration.test_notifications_flow import broker_bootstrap, serving  # noqa: F401 (fixture)
+from tests.support.leases import age_leases
+from tests.support.payloads import participant_body
+from tests.support.polling import eventually
+from tests.support.services import broker_bootstrap, serving_http as serving  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.integration
-
-PARTICIPANT = {
-    "kind": "sme", "name": "Score Digital", "country": "PL", "city": "Warsaw", "sectors": ["J62.01"],
-    "keywords": ["mobility"], "offers": [], "requests": [],
-    "contact": {"name": "Daniel Hekman", "email": "daniel@score.example", "language": "pl"},
-    "consent": {"data_processing": True, "marketing": False},
-}
-
 
 @pytest.fixture
 async def world(database_url, broker_bootstrap, topic_namespace):
@@ -54,8 +48,8 @@ async def world(database_url, broker_bootstrap, topic_namespace):
         contacts = Contacts(internal_url, settings.internal_token, 5)
 
         async def register(marketing: bool = False, **contact) -> str:
-            body = {**PARTICIPANT, "contact": {**PARTICIPANT["contact"], **contact},
-                    "consent": {"data_processing": True, "marketing": marketing}}
+            body = participant_body(keywords=["mobility"], offers=[], contact={"language": "pl", **contact},
+                                    consent={"marketing": marketing})
             async with httpx.AsyncClient(base_url=reg_url) as http:
                 r = await http.post("/v1/participants", json=body, headers={"Authorization": f"Bearer {key}"})
             assert r.status_code == 201, r.text
@@ -136,7 +130,7 @@ async def test_a_sender_that_died_after_claiming_but_before_smtp_is_replaced_and
     async with world.pool.acquire() as conn:
         [claimed] = await store.claim(conn, "email", 10, world.settings.lease_s)  # ...and then the process died
     assert await world.sender().loop.drain_once() == 0, "a live lease keeps the row from other senders"
-    await asyncio.sleep(world.settings.lease_s + 0.1)
+    assert await age_leases(world.pool, world.settings.lease_s + 0.1) == 1
     assert await world.sender().loop.drain_once() == 1
     [row] = await world.rows()
     assert row["status"] == "sent" and row["attempts"] == 2 and row["attempt_id"] != claimed["attempt_id"]
@@ -158,7 +152,7 @@ async def test_a_crash_between_smtp_accept_and_commit_resends_once_with_the_same
     await crashed.loop.drain_once()
     [row] = await world.rows()
     assert row["status"] == "sending" and len(world.catcher.messages) == 1
-    await asyncio.sleep(world.settings.lease_s + 0.1)
+    assert await age_leases(world.pool, world.settings.lease_s + 0.1) == 1
     assert await world.sender().loop.drain_once() == 1
     [row] = await world.rows()
     first, second = world.catcher.messages
@@ -292,7 +286,7 @@ async def test_a_database_hiccup_after_the_smtp_accept_is_ridden_out_without_a_s
     await EmailSender(flaky, world.settings, world.contacts).loop.drain_once()
     [row] = await world.rows()
     assert row["status"] == "sent" and row["attempts"] == 1
-    await asyncio.sleep(world.settings.lease_s + 0.1)
+    await age_leases(world.pool, world.settings.lease_s + 0.1)  # had it kept one, it would be over now
     assert await world.sender().loop.drain_once() == 0
     assert len(world.catcher.messages) == 1
 

@@ -11,15 +11,11 @@ import hashlib
 import hmac
 import json
 import uuid
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI, Request, Response
-
-import asyncpg
 
 from services.notifications.adapters.mailcatcher import MailCatcher
 from services.notifications.bootstrap import build
@@ -28,41 +24,25 @@ from services.notifications.settings import NotificationsSettings
 from services.registration import seed
 from services.registration.bootstrap import build as build_registration
 from services.registration.settings import RegistrationSettings
-from shared import auth as api_keys
 from shared.events import new_envelope
 from shared.events.catalogue import (
     ActivityCreated, ExchangeApproved, ExchangeCancelled, ExchangeCompleted, MeetingAccepted, MeetingDeclined,
     MeetingExpired, MeetingHeld, MeetingRequested, MeetingScheduled, MeetingSettings, MeetingUnscheduled,
 )
 from shared.events.envelope import encode
-from cxc.infra.embedded import EmbeddedBroker, free_port
 from shared.messaging.kafka import new_producer
-from tests.conftest import _with_database
-from tests.helpers import eventually
+from tests.support.database import module_database_url  # noqa: F401 (fixture)
+from tests.support.payloads import person as participant_body_of
+from tests.support.polling import eventually
+from tests.support.services import broker_bootstrap, issue_keys, serving_http as serving  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.integration
 
 
 def person(name, email, language, marketing, org):
-    return {
-        "kind": "sme", "name": org, "country": "PL", "sectors": ["J62.01"], "keywords": [], "offers": [],
-        "requests": [], "contact": {"name": name, "email": email, "language": language},
-        "consent": {"data_processing": True, "marketing": marketing},
-    }
-
-
-@asynccontextmanager
-async def serving(app):
-    """A real HTTP server for an ASGI app in this event loop, on a free port."""
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
-    task = asyncio.create_task(server.serve())
-    await eventually(lambda: asyncio.sleep(0, server.started), timeout=30, interval=0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 20)
+    """A body without matchmaking content (no city, keywords or offers): only the person matters here."""
+    return participant_body_of(name, email, organisation=org, language=language, marketing=marketing,
+                               city=None, keywords=[], offers=[])
 
 
 class Receiver:
@@ -95,31 +75,6 @@ class Stack:
 
 
 @pytest.fixture(scope="module")
-async def broker_bootstrap(external_bootstrap, tmp_path_factory):
-    """One broker for the module: the stack is shared by its tests, which keep apart by fresh ids."""
-    if external_bootstrap:
-        yield external_bootstrap
-        return
-    broker = EmbeddedBroker(free_port(), tmp_path_factory.mktemp("notifications-broker") / "broker.log")
-    broker.start()
-    try:
-        yield broker.bootstrap
-    finally:
-        broker.stop()
-
-
-@pytest.fixture(scope="module")
-async def module_database_url(pg_server_url):
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    conn = await asyncpg.connect(pg_server_url)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    return _with_database(pg_server_url, name)
-
-
-@pytest.fixture(scope="module")
 async def stack(module_database_url, broker_bootstrap, module_topic_namespace):
     database_url, kafka_bootstrap = module_database_url, broker_bootstrap
     s = Stack()
@@ -135,12 +90,7 @@ async def stack(module_database_url, broker_bootstrap, module_topic_namespace):
             serving(registration.internal_app()) as internal_url:
         async with registration.pool.acquire() as conn:
             await seed.seed_clusters(conn)
-            s.keys = {
-                who: (await api_keys.issue_key(conn, cluster, role, None, source="/test"))[1]
-                for who, cluster, role in [("mazovia", "mazovia-ict", "partner"), ("gaia", "gaia", "partner"),
-                                           ("coordinator", "silicon-saxony", "coordinator"),
-                                           ("ops", "silicon-saxony", "ops")]
-            }
+            s.keys = await issue_keys(conn)
         s.registration = httpx.AsyncClient(base_url=reg_url)
         s.hooks_url = hooks_url
         s.settings = NotificationsSettings(

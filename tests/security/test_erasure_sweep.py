@@ -19,7 +19,6 @@ from datetime import UTC, date, datetime, timedelta
 import asyncpg
 import httpx
 import pytest
-import uvicorn
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from services.matchmaking.bootstrap import build as build_matchmaking
@@ -34,28 +33,14 @@ from services.reporting.bootstrap import build as build_reporting
 from services.reporting.settings import ReportingSettings
 from shared import auth as api_keys
 from shared.events import decode, encode
-from cxc.infra.embedded import free_port
 from shared.messaging.kafka import new_producer
-from tests.helpers import eventually
+from tests.support.polling import eventually
+from tests.support.services import serving_http as serving
 
 pytestmark = pytest.mark.integration
 
 SKIP_SCHEMAS = ("pg_catalog", "information_schema", "pg_toast")
 SEARCHED_TYPES = ("text", "character varying", "character", "json", "jsonb", "bytea", "ARRAY", "USER-DEFINED")
-
-
-@asynccontextmanager
-async def serving(app):
-    """Registration over real HTTP: the other services call its internal lookups."""
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
-    task = asyncio.create_task(server.serve())
-    await eventually(lambda: asyncio.sleep(0, server.started), timeout=30, interval=0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 20)
 
 
 @asynccontextmanager
