@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 import uuid
+import weakref
+from collections.abc import Callable
 from typing import Annotated
 
 import asyncpg
@@ -78,6 +81,7 @@ async def revoke_key(conn: asyncpg.Connection, key_id: str, *, source: str, sign
     if row is None:
         return False
     await outbox.record(conn, signed_revoked(signer, key_id=key_id, cluster_id=row["cluster_id"]), source=source)
+    KeyCache.forget_key(str(key_id))
     return True
 
 
@@ -133,6 +137,8 @@ async def _revoke(conn: asyncpg.Connection, e: ApiKeyRevokedV2) -> None:
     )
     await conn.execute("UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1",
                        uuid.UUID(e.key_id))
+    # Before commit, so a request racing the transaction may cache the key once more: KeyCache's TTL bounds it.
+    KeyCache.forget_key(e.key_id)
 
 
 class KeyEventRejected(Rejected):
@@ -218,6 +224,63 @@ def bearer_key(authorization: str) -> str:
     if len(key) > _MAX_KEY_LENGTH or not key.isascii() or not key.isprintable():
         raise Unauthenticated("The API key is unknown or revoked")
     return key
+
+
+class KeyCache:
+    """Bearer keys this process recently found valid, by digest, for ``ttl_s`` seconds: most requests then
+    authenticate without a database round trip. Only successes are kept (an unknown key is looked up every
+    time; the gate's 401 budget per address bounds that). Revocation stays effective: a key revoked anywhere
+    stops working here within ``ttl_s`` (the entry expires), and at once where this process revokes it or
+    applies its ``apikey.revoked`` event (``forget_key``). Browser sessions are not cached."""
+
+    _every: weakref.WeakSet[KeyCache] = weakref.WeakSet()
+
+    def __init__(self, ttl_s: float, *, max_entries: int = 10_000, clock: Callable[[], float] = time.monotonic) -> None:
+        self.ttl_s = ttl_s
+        self.max_entries = max_entries
+        self.clock = clock
+        self._entries: dict[bytes, tuple[float, Caller]] = {}
+        KeyCache._every.add(self)
+
+    def get(self, key_digest: bytes) -> Caller | None:
+        entry = self._entries.get(key_digest)
+        if entry is None:
+            return None
+        if entry[0] <= self.clock():
+            self._entries.pop(key_digest, None)
+            return None
+        return entry[1]
+
+    def put(self, key_digest: bytes, who: Caller) -> None:
+        if self.ttl_s <= 0:
+            return
+        if len(self._entries) >= self.max_entries:
+            self._entries.clear()  # cheaper than tracking age; a miss only costs one lookup
+        self._entries[key_digest] = (self.clock() + self.ttl_s, who)
+
+    def forget(self, key_id: str) -> None:
+        for d in [d for d, (_, who) in self._entries.items() if who.key_id == key_id]:
+            self._entries.pop(d, None)
+
+    @classmethod
+    def forget_key(cls, key_id: str) -> None:
+        """Drop ``key_id`` from every cache of this process (the services of one process share nothing else)."""
+        for cache in list(cls._every):
+            cache.forget(key_id)
+
+
+async def authenticate_cached(pool: asyncpg.Pool, cache: KeyCache, authorization: str | None,
+                              session: str | None) -> Caller | None:
+    """``authenticate``, answered from ``cache`` for a bearer key found valid within its TTL; a connection
+    is taken from ``pool`` only on a miss."""
+    key_digest = digest(bearer_key(authorization)) if authorization is not None else None
+    if key_digest is not None and (who := cache.get(key_digest)) is not None:
+        return who
+    async with pool.acquire() as conn:
+        who = await authenticate(conn, authorization, session)
+    if key_digest is not None and who is not None:
+        cache.put(key_digest, who)
+    return who
 
 
 async def authenticate(conn: asyncpg.Connection, authorization: str | None, session: str | None) -> Caller | None:

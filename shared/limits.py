@@ -48,27 +48,34 @@ class Budgets:
         now = time.time() if now is None else now
         return max(1, math.ceil((self.window_no(now) + 1) * self.window_s - now))
 
-    async def charge(self, bucket: str, cost: int, limit: int) -> Verdict:
+    async def charge(self, bucket: str, cost: int, limit: int, conn: asyncpg.Connection | None = None) -> Verdict:
         """Spend ``cost`` units of ``bucket``'s budget in the current window, or nothing when that would
-        exceed ``limit``: a refused request (or batch) does not use up what is left."""
+        exceed ``limit``: a refused request (or batch) does not use up what is left. ``conn``: a connection
+        the caller holds (outside any transaction: the statement commits on its own, so the row lock is
+        held for one statement, never across the request's write), else one is taken from the pool."""
         now = time.time()
         if cost > limit:
             return Verdict(False, self.retry_after(now))
+        if conn is None:
+            async with self.pool.acquire() as held:
+                return await self._charge(held, bucket, cost, limit, now)
+        return await self._charge(conn, bucket, cost, limit, now)
+
+    async def _charge(self, conn: asyncpg.Connection, bucket: str, cost: int, limit: int, now: float) -> Verdict:
         window_no = self.window_no(now)
-        async with self.pool.acquire() as conn:
-            used = await conn.fetchval(
-                """INSERT INTO request_budgets AS b (bucket, window_no, used) VALUES ($1, $2, $3)
-                   ON CONFLICT (bucket) DO UPDATE SET
-                       used = CASE WHEN b.window_no = EXCLUDED.window_no THEN b.used + EXCLUDED.used
-                                   ELSE EXCLUDED.used END,
-                       window_no = EXCLUDED.window_no
-                   WHERE b.window_no <> EXCLUDED.window_no OR b.used + EXCLUDED.used <= $4
-                   RETURNING used""",
-                bucket, window_no, cost, limit,
-            )
-            if random.random() < 0.001:
-                # Buckets of addresses that stopped calling would otherwise stay forever.
-                await conn.execute("DELETE FROM request_budgets WHERE window_no < $1", window_no - 1)
+        used = await conn.fetchval(
+            """INSERT INTO request_budgets AS b (bucket, window_no, used) VALUES ($1, $2, $3)
+               ON CONFLICT (bucket) DO UPDATE SET
+                   used = CASE WHEN b.window_no = EXCLUDED.window_no THEN b.used + EXCLUDED.used
+                               ELSE EXCLUDED.used END,
+                   window_no = EXCLUDED.window_no
+               WHERE b.window_no <> EXCLUDED.window_no OR b.used + EXCLUDED.used <= $4
+               RETURNING used""",
+            bucket, window_no, cost, limit,
+        )
+        if random.random() < 0.001:
+            # Buckets of addresses that stopped calling would otherwise stay forever.
+            await conn.execute("DELETE FROM request_budgets WHERE window_no < $1", window_no - 1)
         return Verdict(used is not None, 0 if used is not None else self.retry_after(now))
 
 

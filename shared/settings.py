@@ -170,6 +170,9 @@ class ServiceSettings(BaseSettings):
     rate_limit_window_s: int = Field(60, ge=1)
     unauthenticated_limit: int = Field(60, ge=1, description="401 answers per client address per window, then 429")
     max_concurrent_requests: int = Field(200, ge=1, description="Requests in flight (503 above it)")
+    # How long a process trusts a bearer key it found valid without asking the database again (shared/auth.py
+    # KeyCache): the bound on how late a revocation made elsewhere takes effect here. 0 turns the cache off.
+    auth_cache_ttl_s: float = Field(5.0, ge=0, le=60)
     # uvicorn: open connections (503 above it), idle keep-alive, and the largest request head (431/400).
     max_connections: int = Field(1000, ge=1)
     keepalive_timeout_s: float = Field(5.0, gt=0)

@@ -75,8 +75,13 @@ class PgUnitOfWork(Generic[R]):
 @asynccontextmanager
 async def unit_of_work(
     pool: asyncpg.Pool, caller: Caller, repository: Callable[[asyncpg.Connection], R], *, source: str,
-    correlation_id: str | None = None,
+    correlation_id: str | None = None, conn: asyncpg.Connection | None = None,
 ) -> AsyncIterator[PgUnitOfWork[R]]:
-    """Acquire a connection and open a transaction; commit when the block ends, roll back if it raises."""
-    async with pool.acquire() as conn, conn.transaction():
-        yield PgUnitOfWork(conn, caller, repository(conn), source=source, correlation_id=correlation_id)
+    """Acquire a connection (or use ``conn``, one the caller already holds: the gate's, shared/gate.py) and
+    open a transaction; commit when the block ends, roll back if it raises."""
+    if conn is not None:
+        async with conn.transaction():
+            yield PgUnitOfWork(conn, caller, repository(conn), source=source, correlation_id=correlation_id)
+        return
+    async with pool.acquire() as held, held.transaction():
+        yield PgUnitOfWork(held, caller, repository(held), source=source, correlation_id=correlation_id)

@@ -28,7 +28,7 @@ from services.registration.domain.exchange import STATES
 from shared.auth import CallerDep, CoordinatorDep, WriterDep, public
 from shared.errors import NotFound
 from shared.unit_of_work import Caller
-from shared.gate import spend
+from shared.gate import gate_connection, on_gate_connection, spend
 from shared.events.catalogue import ActivityKind, ParticipantKind
 from services.registration.entrypoints import schemas as out
 from shared.openapi import ok, problems
@@ -65,11 +65,11 @@ def _id(value: str, what: str) -> uuid.UUID:
 async def _write(request: Request, who: Caller, idem, work) -> JSONResponse:
     """Open the unit of work (with the Idempotency-Key claim) and answer the handler's result as shaped by
     ``work``; domain errors become problem+json in the service runtime."""
-    return _respond(await execute(pool_of(request), who, idem, work))
+    return _respond(await execute(pool_of(request), who, idem, work, gate_connection(request)))
 
 
 async def _read(request: Request, who: Caller, work):
-    return await read(pool_of(request), who, work)
+    return await read(pool_of(request), who, work, gate_connection(request))
 
 
 # --- clusters ------------------------------------------------------------------------------------
@@ -96,6 +96,7 @@ async def list_clusters(request: Request, who: CallerDep):
 
 
 @router.post("/participants", status_code=201, responses=ok(out.Participant, 201, 200) | problems(*_IDEMPOTENT))
+@on_gate_connection
 async def register_participant(
     body: ParticipantIn, request: Request, who: WriterDep, idem: IdempotencyDep, correlation_id: CorrelationId = None
 ):
@@ -127,6 +128,7 @@ async def register_batch(
 
 
 @router.get("/participants", responses=ok(out.ParticipantPage))
+@on_gate_connection
 async def list_participants(
     request: Request,
     who: CallerDep,
@@ -144,12 +146,14 @@ async def list_participants(
 
 
 @router.get("/participants/{participant_id}", responses=ok(out.Participant))
+@on_gate_connection
 async def get_participant(participant_id: str, request: Request, who: CallerDep):
     pid = _id(participant_id, "participant")
     return views.participant_json(await _read(request, who, lambda uow: handlers.visible_participant(uow, pid)))
 
 
 @router.patch("/participants/{participant_id}", responses=ok(out.Participant) | problems(*_IDEMPOTENT))
+@on_gate_connection
 async def update_participant(
     participant_id: str, body: ParticipantPatch, request: Request, who: WriterDep, idem: IdempotencyDep,
     correlation_id: CorrelationId = None,

@@ -40,18 +40,20 @@ class Idempotency:
     fingerprint: str
 
 
-def open_uow(pool: asyncpg.Pool, caller: Caller):
-    return unit_of_work(pool, caller, Repository, source=SOURCE)
+def open_uow(pool: asyncpg.Pool, caller: Caller, conn: asyncpg.Connection | None = None):
+    """``conn``: the connection the gate lends a route marked ``@on_gate_connection`` (one per request)."""
+    return unit_of_work(pool, caller, Repository, source=SOURCE, conn=conn)
 
 
-async def read(pool: asyncpg.Pool, caller: Caller, work: Callable[[Uow], Awaitable[T]]) -> T:
-    async with open_uow(pool, caller) as uow:
+async def read(pool: asyncpg.Pool, caller: Caller, work: Callable[[Uow], Awaitable[T]],
+               conn: asyncpg.Connection | None = None) -> T:
+    async with open_uow(pool, caller, conn) as uow:
         return await work(uow)
 
 
 async def execute(pool: asyncpg.Pool, caller: Caller, idem: Idempotency | None,
-                  work: Callable[[Uow], Awaitable[Reply]]) -> Reply:
-    async with open_uow(pool, caller) as uow:
+                  work: Callable[[Uow], Awaitable[Reply]], conn: asyncpg.Connection | None = None) -> Reply:
+    async with open_uow(pool, caller, conn) as uow:
         conn = uow.conn
         if idem is not None:
             stored = await repository.claim_idempotency_key(conn, idem.api_key_id, idem.key, idem.fingerprint)
