@@ -3,7 +3,7 @@ to it.
 
 The walk: every operation has a success schema with content (a 204 has none), every error is problem+json
 with the Problem schema of shared/problems.py, FastAPI's HTTPValidationError is gone. The conformance check:
-each service in-process (tests/security/inprocess.py) goes through a realistic sequence of calls, and every
+each service in-process (tests/support/inprocess.py) goes through a realistic sequence of calls, and every
 answer is checked against the schema its operation declares for that status and media type, strictly (an
 undeclared member is an error, except in problems, which RFC 9457 leaves open). Registration is also fuzzed
 with schemathesis' conformance checks (tests/integration/test_registration_fuzz.py)."""
@@ -24,7 +24,7 @@ from services.registration import seed
 from shared.events.catalogue import ActivityCreated, MeetingSettings, OfferOrRequest, Profile
 from shared.problems import PROBLEM_JSON, PROBLEM_SCHEMA
 from tests.support.payloads import PARTICIPANT as BODY
-from tests.security.inprocess import SERVICES, fill, key, serving
+from tests.support.inprocess import SERVICES, fill, key, serving
 
 pytestmark = pytest.mark.integration
 

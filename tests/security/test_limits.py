@@ -12,7 +12,7 @@ import pytest
 from services.registration import seed
 from shared.limits import Budgets
 from tests.support.payloads import PARTICIPANT as BODY
-from tests.security.inprocess import SERVICES, key, serving
+from tests.support.inprocess import SERVICES, key, serving
 
 pytestmark = pytest.mark.integration
 

@@ -16,7 +16,7 @@ from services.reporting.domain.disclosure import THRESHOLD
 from services.reporting.domain.facts import FactBook
 from shared import auth as api_keys
 from tests.reporting_history import generate
-from tests.security.inprocess import key, serving
+from tests.support.inprocess import key, serving
 
 pytestmark = pytest.mark.integration
 

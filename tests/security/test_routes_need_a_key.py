@@ -13,7 +13,7 @@ from services.notifications.settings import NotificationsSettings
 from services.reporting.bootstrap import build as build_reporting
 from services.reporting.settings import ReportingSettings
 from shared.gate import flat_routes
-from tests.security.inprocess import SERVICES, fill, routes_of, serving
+from tests.support.inprocess import SERVICES, fill, routes_of, serving
 
 pytestmark = pytest.mark.integration
 

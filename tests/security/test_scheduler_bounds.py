@@ -17,7 +17,7 @@ from services.matchmaking.adapters import activities, profiles
 from services.matchmaking.domain import slots
 from shared.events import new_envelope
 from shared.events.catalogue import ActivityCreated, ActivityUpdated, MeetingSettings, Profile
-from tests.security.inprocess import key, serving
+from tests.support.inprocess import key, serving
 
 pytestmark = pytest.mark.integration
 
