@@ -22,6 +22,7 @@ import uvicorn
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.datastructures import Headers, MutableHeaders
 from typing_extensions import NotRequired, TypedDict
 
 from shared import correlation, logs, metrics, problems
@@ -38,6 +39,39 @@ from shared.messaging.outbox import OutboxRelay
 from shared.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
+
+
+class _Observe:
+    """The correlation id of each request (bound while it runs, echoed as X-Request-ID) and its metrics."""
+
+    def __init__(self, app, service: str) -> None:
+        self.app = app
+        self.service = service
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = correlation.from_headers(Headers(scope=scope))
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_id(message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                MutableHeaders(scope=message)["X-Request-ID"] = request_id
+            await send(message)
+
+        try:
+            with correlation.bound(request_id):
+                await self.app(scope, receive, send_with_id)
+        finally:
+            route = scope.get("route")
+            # The route template, never the raw path: ids in paths would explode the label set.
+            path = getattr(route, "path", "unmatched")
+            metrics.HTTP_LATENCY.labels(self.service, scope["method"], path).observe(time.perf_counter() - started)
+            metrics.HTTP_REQUESTS.labels(self.service, scope["method"], path, str(status)).inc()
 
 
 class Health(TypedDict):
@@ -224,23 +258,10 @@ class Service:
         response and bound while the request runs, so events it records and its log lines carry it."""
         service = self.settings.service
 
-        @app.middleware("http")
-        async def correlate_and_measure(request: Request, call_next):
-            request_id = correlation.from_headers(request.headers)
-            started = time.perf_counter()
-            status = 500
-            try:
-                with correlation.bound(request_id):
-                    response = await call_next(request)
-                status = response.status_code
-                response.headers["X-Request-ID"] = request_id
-                return response
-            finally:
-                route = request.scope.get("route")
-                # The route template, never the raw path: ids in paths would explode the label set.
-                path = getattr(route, "path", "unmatched")
-                metrics.HTTP_LATENCY.labels(service, request.method, path).observe(time.perf_counter() - started)
-                metrics.HTTP_REQUESTS.labels(service, request.method, path, str(status)).inc()
+        # A plain ASGI middleware, not @app.middleware("http") (Starlette's BaseHTTPMiddleware): that one runs
+        # the app in a task of its own and streams every response through a queue: overhead on every request
+        # (issue 15 profile of the ingress).
+        app.add_middleware(_Observe, service=service)
 
     def _ops_router(self) -> APIRouter:
         router = APIRouter(tags=["ops"])
@@ -336,6 +357,9 @@ class Service:
             timeout_keep_alive=self.settings.keepalive_timeout_s,
             h11_max_incomplete_event_size=self.settings.max_header_bytes,
             limit_concurrency=self.settings.max_connections, server_header=False,
+            # uvloop (uvicorn[standard]) for the event loop. The HTTP parser stays h11 although httptools is
+            # installed with it: httptools has no bound on a request head, and max_header_bytes is a limit.
+            loop="auto", http="h11",
         )
         self._server = uvicorn.Server(config)
         self._server.run(sockets=self._listeners(config))
