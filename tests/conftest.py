@@ -21,7 +21,7 @@ import pytest
 from cxc.infra.embedded import EmbeddedBroker, EmbeddedPostgres, free_port
 from shared.messaging.namespace import ENV_VAR as NAMESPACE_ENV_VAR
 from shared.messaging.namespace import NO_NAMESPACE, Namespace
-from tests.helpers import TEST_SECRETS
+from tests.support.secrets import TEST_SECRETS
 from tests.support.database import create_database
 
 # Services default to CXC_ENV=prod and refuse to start without real secrets; the tests run as "test".

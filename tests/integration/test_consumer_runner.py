@@ -7,11 +7,13 @@ import uuid
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from shared.db import create_pool, migrate
 from shared.events import encode, new_envelope
 from shared.messaging.consumer import ConsumerRunner
 from shared.messaging.kafka import ensure_topics
-from tests.helpers import eventually, participant_registered, read_all
+from tests.helpers import read_all
+from tests.support.payloads import participant_registered
+from tests.support.polling import eventually
+from tests.support.database import kernel_pool
 
 pytestmark = pytest.mark.integration
 TOPIC = "cxc.participants"
@@ -19,12 +21,10 @@ TOPIC = "cxc.participants"
 
 @pytest.fixture
 async def pool(database_url):
-    pool = await create_pool(database_url, "consumertest", max_size=4)
-    await migrate(pool, "consumertest", None)
     # Deliberately no unique constraint: applying an event twice would show as two rows.
-    await pool.execute("CREATE TABLE effects (event_id uuid NOT NULL, subject text NOT NULL)")
-    yield pool
-    await pool.close()
+    async with kernel_pool(database_url, "consumertest",
+                           "CREATE TABLE effects (event_id uuid NOT NULL, subject text NOT NULL)") as pool:
+        yield pool
 
 
 async def record_effect(conn, envelope):

@@ -15,7 +15,6 @@ from services.registration.bootstrap import build as build_registration
 from services.registration.settings import RegistrationSettings
 from services.reporting.bootstrap import build as build_reporting
 from services.reporting.settings import ReportingSettings
-from shared.db import create_pool, migrate
 from shared.events import encode, new_envelope
 from shared.events.topics import topic_specs
 from shared.housekeeping import prune_all, runtime_prunings
@@ -24,8 +23,11 @@ from shared.messaging.kafka import ensure_topics
 from cxc.infra.embedded import free_port
 from cxc.ops import dlq
 from shared.settings import ServiceSettings
-from tests.helpers import eventually, participant_registered, read_all
+from tests.helpers import read_all
+from tests.support.payloads import participant_registered
+from tests.support.polling import eventually
 from tests.ops_helpers import Captured, produce
+from tests.support.database import kernel_pool
 
 pytestmark = pytest.mark.integration
 TOPIC = "cxc.participants"
@@ -34,12 +36,9 @@ DAY = timedelta(days=1)
 
 @pytest.fixture
 async def pool(database_url):
-    pool = await create_pool(database_url, "housekeeping", max_size=4)
-    await migrate(pool, "housekeeping", None)
     # No unique constraint: an event applied twice shows as two rows.
-    await pool.execute("CREATE TABLE effects (event_id uuid NOT NULL)")
-    yield pool
-    await pool.close()
+    async with kernel_pool(database_url, "housekeeping", "CREATE TABLE effects (event_id uuid NOT NULL)") as pool:
+        yield pool
 
 
 async def add_outbox_row(pool, *, age: timedelta, published_age: timedelta | None) -> str:

@@ -11,7 +11,8 @@ from services.registration.bootstrap import build
 from services.registration.settings import RegistrationSettings
 from shared import auth as api_keys
 from cxc.infra.embedded import free_port
-from tests.helpers import TEST_SECRETS, eventually
+from tests.support.polling import eventually
+from tests.support.secrets import TEST_SECRETS
 from tests.support.payloads import PARTICIPANT as BODY
 
 pytestmark = pytest.mark.integration

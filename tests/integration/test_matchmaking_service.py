@@ -31,7 +31,7 @@ from shared.events.catalogue import (
     Profile,
 )
 from shared.events.envelope import encode
-from tests.helpers import eventually
+from tests.support.polling import eventually
 
 pytestmark = pytest.mark.integration
 

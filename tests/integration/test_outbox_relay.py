@@ -6,11 +6,13 @@ import uuid
 
 import pytest
 
-from shared.db import create_pool, migrate
 from shared.messaging import outbox
 from shared.messaging.kafka import ensure_topics
 from shared.messaging.outbox import OutboxRelay
-from tests.helpers import eventually, participant_registered, read_all
+from tests.helpers import read_all
+from tests.support.payloads import participant_registered
+from tests.support.polling import eventually
+from tests.support.database import kernel_pool
 
 pytestmark = pytest.mark.integration
 # This test's own advisory locks: the PostgreSQL server may be shared with other tests' running relays.
@@ -20,10 +22,8 @@ MY_ADVISORY_LOCKS = ("FROM pg_locks WHERE locktype = 'advisory' AND granted "
 
 @pytest.fixture
 async def pool(database_url):
-    pool = await create_pool(database_url, "relaytest", max_size=4)
-    await migrate(pool, "relaytest", None)
-    yield pool
-    await pool.close()
+    async with kernel_pool(database_url, "relaytest") as pool:
+        yield pool
 
 
 async def unpublished(pool) -> int:

@@ -19,8 +19,8 @@ from shared import metrics
 from shared.events.topics import topic_specs
 from shared.messaging import kafka
 from shared.messaging.kafka import BrokerMonitor, ensure_topics
-from tests.helpers import eventually
-from tests.ops_helpers import BODY
+from tests.support.polling import eventually
+from tests.support.payloads import PARTICIPANT as BODY
 
 pytestmark = pytest.mark.integration
 

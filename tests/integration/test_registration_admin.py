@@ -15,7 +15,7 @@ import pytest
 
 from services.registration.bootstrap import build
 from services.registration.settings import RegistrationSettings
-from tests.helpers import TEST_SECRETS
+from tests.support.secrets import TEST_SECRETS
 
 pytestmark = pytest.mark.integration
 

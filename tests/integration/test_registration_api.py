@@ -9,7 +9,7 @@ import pytest
 from shared import privacy
 from services.registration.bootstrap import build
 from services.registration.settings import RegistrationSettings
-from tests.helpers import TEST_SECRETS
+from tests.support.secrets import TEST_SECRETS
 from tests.support.payloads import PARTICIPANT
 from tests.support.polling import eventually
 from tests.support.services import api, auth, outbox_events, running_registration as running_api  # noqa: F401

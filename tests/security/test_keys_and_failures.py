@@ -31,7 +31,10 @@ from shared.keysigning import PUBLIC_KEY_VAR, KeySigner, KeyVerifier, default_si
 from shared.messaging.consumer import ConsumerRunner, ConsumerStalled, Rejected
 from shared.messaging.kafka import ensure_topics
 from shared.periodic import backoff_delay, run_periodically
-from tests.helpers import eventually, participant_registered, read_all
+from tests.helpers import read_all
+from tests.support.payloads import participant_registered
+from tests.support.polling import eventually
+from tests.support.database import kernel_pool
 
 
 def sample(metric, *labels) -> float:
@@ -147,11 +150,8 @@ async def test_meeting_expiry_sweeper_survives_a_database_blip_and_expires_later
 
 @pytest.fixture
 async def consumer_pool(database_url):
-    pool = await create_pool(database_url, "slowtest", max_size=4)
-    await migrate(pool, "slowtest", None)
-    await pool.execute("CREATE TABLE effects (subject text NOT NULL)")
-    yield pool
-    await pool.close()
+    async with kernel_pool(database_url, "slowtest", "CREATE TABLE effects (subject text NOT NULL)") as pool:
+        yield pool
 
 
 async def slow_or_quick(conn, envelope):
@@ -300,10 +300,8 @@ def issued_fields(key: str, role: str = "coordinator", cluster: str = "silicon-s
 
 @pytest.fixture
 async def replica(database_url):
-    pool = await create_pool(database_url, "replica", max_size=2)
-    await migrate(pool, "replica", None)
-    yield pool
-    await pool.close()
+    async with kernel_pool(database_url, "replica", max_size=2) as pool:
+        yield pool
 
 
 def handlers_for_test():

@@ -12,7 +12,7 @@ import sys
 import pytest
 
 from cxc.cli import failure, parser, subparsers
-from tests.helpers import TEST_SECRETS
+from tests.support.secrets import TEST_SECRETS
 
 
 def _runnable(p: argparse.ArgumentParser) -> bool:
