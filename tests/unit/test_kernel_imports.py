@@ -58,3 +58,18 @@ def test_the_check_sees_every_kind_of_import(tmp_path):
             "services.registration", "cxc.cli", "services.", "services.reporting.bootstrap"]
     finally:
         ROOT = saved
+
+
+def test_no_service_runtime_loads_the_tooling():
+    # Services reach cxc only from their `cxc` sub-command modules (entrypoints/cli.py, the demo) and the
+    # dev mail catcher that `cxc run` starts; what a running service imports never includes the tooling.
+    import subprocess
+    import sys
+
+    code = ("import sys\n"
+            "import services.registration.bootstrap, services.matchmaking.bootstrap\n"
+            "import services.notifications.bootstrap, services.reporting.bootstrap\n"
+            "print(sorted(m for m in sys.modules if m == 'cxc' or m.startswith('cxc.')))")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
