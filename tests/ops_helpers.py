@@ -7,43 +7,24 @@ import io
 import json
 from contextlib import asynccontextmanager
 
-import httpx
 from aiokafka import AIOKafkaProducer
 
-from services.registration import seed
-from services.registration.bootstrap import build
-from services.registration.settings import RegistrationSettings
-from shared import auth as api_keys
 from shared.events import encode
 from shared.messaging.namespace import NO_NAMESPACE, Namespace
 from cxc.ops.render import Output
+from tests.support.payloads import PARTICIPANT
+from tests.support.services import auth, running_registration
 
-BODY = {
-    "kind": "sme", "name": "Score Digital", "country": "PL", "sectors": ["J62.01"], "keywords": ["mobility"],
-    "offers": [{"type": "technology", "text": "V2X platform"}], "requests": [],
-    "contact": {"name": "Daniel Hekman", "email": "daniel@score.example"}, "consent": {"data_processing": True},
-}
+BODY = PARTICIPANT
 
 
 @asynccontextmanager
 async def registration(database_url: str, kafka_bootstrap: str):
-    """The registration service (with its outbox relay) and an HTTP client holding a partner key."""
-    service = build(RegistrationSettings(
-        database_url=database_url, kafka_bootstrap=kafka_bootstrap, relay_poll_interval_s=0.1,
-    ))
-    app = service.app()
-    await service.start()
-    try:
-        async with service.pool.acquire() as conn:
-            await seed.seed_clusters(conn)
-            _, key = await api_keys.issue_key(conn, "mazovia-ict", "partner", None, source="/test")
-            await conn.execute("DELETE FROM outbox")
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
-            client.headers["Authorization"] = f"Bearer {key}"
-            client.pool = service.pool
-            yield client
-    finally:
-        await asyncio.wait_for(service.stop(), 15)
+    """The registration service (with its outbox relay, polling often) and an HTTP client holding the
+    ``mazovia`` partner key (tests.support.services.KEYS)."""
+    async with running_registration(database_url, kafka_bootstrap, relay_poll_interval_s=0.1) as client:
+        client.headers.update(auth(client, "mazovia"))
+        yield client
 
 
 async def produce(bootstrap: str, envelopes, *, linger_ms: int = 50, namespace: Namespace = NO_NAMESPACE) -> None:
