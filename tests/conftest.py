@@ -55,7 +55,7 @@ def pg_server_url(docker_available) -> Iterator[str]:
     if docker_available:
         from testcontainers.postgres import PostgresContainer
 
-        from tests.containers import compose_image
+        from tests.support.containers import compose_image
 
         with PostgresContainer(compose_image("postgres"), driver=None) as pg:
             yield pg.get_connection_url()
@@ -81,7 +81,7 @@ def external_bootstrap(docker_available) -> Iterator[str | None]:
         yield url
         return
     if docker_available:
-        from tests.containers import ApacheKafkaContainer, compose_image
+        from tests.support.containers import ApacheKafkaContainer, compose_image
 
         with ApacheKafkaContainer(compose_image("kafka")) as kafka:
             yield kafka.get_bootstrap_server()

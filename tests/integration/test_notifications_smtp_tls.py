@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tests.notifications_harness import harness
-from tests.smtp_server import SmtpTestServer
+from tests.support.notifications_harness import harness
+from tests.support.smtp_server import SmtpTestServer
 
 pytestmark = pytest.mark.integration
 

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from cxc.infra.embedded import port_open
-from tests.containers import compose_image
+from tests.support.containers import compose_image
 
 pytestmark = pytest.mark.integration
 

@@ -22,7 +22,7 @@ from services.notifications.domain import signing
 from services.notifications.handlers import HANDLERS
 from shared.events import new_envelope
 from shared.events.catalogue import ExchangeApproved
-from tests.notifications_harness import harness
+from tests.support.notifications_harness import harness
 
 pytestmark = pytest.mark.integration
 

@@ -26,8 +26,8 @@ from services.notifications.domain.errors import mask, smtp_reply
 from services.notifications.domain.headers import header_text
 from services.notifications.settings import NotificationsSettings
 from cxc.infra.embedded import free_port
-from tests.notifications_harness import harness
-from tests.smtp_server import SmtpTestServer
+from tests.support.notifications_harness import harness
+from tests.support.smtp_server import SmtpTestServer
 
 HOSTILE = "Evil Corp\r\nBcc: victim@evil.example\rX-Injected: 1\nSubject: spoofed\u2028Bcc: b@evil.example\u2029\x85\x00\x0b\x0c\u202e"
 

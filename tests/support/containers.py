@@ -21,7 +21,7 @@ from pathlib import Path
 import yaml
 from testcontainers.core.container import DockerContainer
 
-COMPOSE_FILE = Path(__file__).resolve().parents[1] / "docker-compose.yml"
+COMPOSE_FILE = Path(__file__).resolve().parents[2] / "docker-compose.yml"
 
 
 @cache
