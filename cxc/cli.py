@@ -91,6 +91,8 @@ def failure(exc: BaseException) -> tuple[str, int] | None:
         return f"the Kafka broker refused: {exc}", 1
     if isinstance(exc, asyncpg.PostgresError | asyncpg.InterfaceError):
         return f"the database refused (CXC_DATABASE_URL): {type(exc).__name__}: {exc}", 1
+    if isinstance(exc, OSError) and exc.filename is not None:  # a local file, not the network
+        return f"{exc.strerror or exc}: {exc.filename}", 1
     if isinstance(exc, OSError | TimeoutError):
         # Connection refused, unknown host, a socket timeout: the database or the broker is not there.
         return f"cannot connect (check CXC_DATABASE_URL / CXC_KAFKA_BOOTSTRAP): {exc or type(exc).__name__}", 1

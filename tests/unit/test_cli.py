@@ -83,6 +83,12 @@ def test_a_refused_configuration_is_one_line_and_status_2():
     assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
 
 
+def test_a_missing_file_is_not_reported_as_a_connection_problem():
+    message, status = failure(FileNotFoundError(2, "No such file or directory", "clusters.csv"))
+    assert (message, status) == ("No such file or directory: clusters.csv", 1)
+    assert failure(ConnectionRefusedError(111, "Connect call failed"))[0].startswith("cannot connect")
+
+
 def test_a_programming_error_keeps_its_traceback():
     assert failure(ValueError("a bug")) is None
     assert failure(KeyError("x")) is None
