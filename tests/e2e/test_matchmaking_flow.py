@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from shared.messaging.namespace import Namespace
-from tests.helpers import read_all
+from tests.support.topics import read_all
 from tests.support.payloads import PARTICIPANT
 from tests.support.polling import poll
 from tests.support.stack import running_stack

@@ -11,7 +11,7 @@ from shared.db import create_pool, migrate
 from shared.events import encode, new_envelope
 from shared.messaging.consumer import ConsumerRunner
 from shared.messaging.kafka import ensure_topics
-from tests.helpers import read_all
+from tests.support.topics import read_all
 from tests.support.payloads import participant_registered
 from tests.support.polling import eventually
 

@@ -10,7 +10,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from shared.events import encode, new_envelope
 from shared.messaging.consumer import ConsumerRunner
 from shared.messaging.kafka import ensure_topics
-from tests.helpers import read_all
+from tests.support.topics import read_all
 from tests.support.payloads import participant_registered
 from tests.support.polling import eventually
 from tests.support.database import kernel_pool

@@ -23,7 +23,7 @@ from shared.messaging.kafka import ensure_topics
 from cxc.infra.embedded import free_port
 from cxc.ops import dlq
 from shared.settings import ServiceSettings
-from tests.helpers import read_all
+from tests.support.topics import read_all
 from tests.support.payloads import participant_registered
 from tests.support.polling import eventually
 from tests.ops_helpers import Captured, produce

@@ -9,7 +9,7 @@ import pytest
 from shared.messaging import outbox
 from shared.messaging.kafka import ensure_topics
 from shared.messaging.outbox import OutboxRelay
-from tests.helpers import read_all
+from tests.support.topics import read_all
 from tests.support.payloads import participant_registered
 from tests.support.polling import eventually
 from tests.support.database import kernel_pool

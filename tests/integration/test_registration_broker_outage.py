@@ -10,7 +10,7 @@ from services.registration.bootstrap import build
 from services.registration.settings import RegistrationSettings
 from shared.events.topics import topic_specs
 from shared.messaging.kafka import ensure_topics
-from tests.helpers import read_all
+from tests.support.topics import read_all
 from tests.support.polling import eventually
 from tests.support.payloads import PARTICIPANT as BODY
 from tests.support.services import auth, running_registration

@@ -17,7 +17,8 @@ from shared.messaging.outbox import OutboxRelay
 from cxc.ops import dlq
 from shared.messaging.lag import lag_rows
 from shared.messaging.reader import read_all
-from tests.helpers import eventually, participant_registered
+from tests.support.payloads import participant_registered
+from tests.support.polling import eventually
 
 pytestmark = pytest.mark.integration
 

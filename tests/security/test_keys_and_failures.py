@@ -31,7 +31,7 @@ from shared.keysigning import PUBLIC_KEY_VAR, KeySigner, KeyVerifier, default_si
 from shared.messaging.consumer import ConsumerRunner, ConsumerStalled, Rejected
 from shared.messaging.kafka import ensure_topics
 from shared.periodic import backoff_delay, run_periodically
-from tests.helpers import read_all
+from tests.support.topics import read_all
 from tests.support.payloads import participant_registered
 from tests.support.polling import eventually
 from tests.support.database import kernel_pool
