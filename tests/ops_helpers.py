@@ -1,16 +1,11 @@
-"""Shared by the ops tests (tests/*/test_ops_*.py): a registration service in-process, a producer."""
+"""Shared by the ops tests (tests/*/test_ops_*.py): a registration service in-process, JSON-lines output."""
 
 from __future__ import annotations
 
-import asyncio
 import io
 import json
 from contextlib import asynccontextmanager
 
-from aiokafka import AIOKafkaProducer
-
-from shared.events import encode
-from shared.messaging.namespace import NO_NAMESPACE, Namespace
 from cxc.ops.render import Output
 from tests.support.payloads import PARTICIPANT
 from tests.support.services import auth, running_registration
@@ -25,20 +20,6 @@ async def registration(database_url: str, kafka_bootstrap: str):
     async with running_registration(database_url, kafka_bootstrap, relay_poll_interval_s=0.1) as client:
         client.headers.update(auth(client, "mazovia"))
         yield client
-
-
-async def produce(bootstrap: str, envelopes, *, linger_ms: int = 50, namespace: Namespace = NO_NAMESPACE) -> None:
-    """Produce envelopes as the relay does (in ``namespace``); a linger makes the producer batch them."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=linger_ms)
-    await producer.start()
-    try:
-        sends = []
-        for env in envelopes:
-            key, value, headers = encode(env)
-            sends.append(await producer.send(namespace.topic(env.topic.name), value, key=key, headers=headers))
-        await asyncio.gather(*sends)
-    finally:
-        await producer.stop()
 
 
 class Captured(Output):

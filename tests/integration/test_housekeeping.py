@@ -26,8 +26,9 @@ from shared.settings import ServiceSettings
 from tests.support.topics import read_all
 from tests.support.payloads import participant_registered
 from tests.support.polling import eventually
-from tests.ops_helpers import Captured, produce
+from tests.ops_helpers import Captured
 from tests.support.database import kernel_pool
+from tests.support.topics import produce
 
 pytestmark = pytest.mark.integration
 TOPIC = "cxc.participants"

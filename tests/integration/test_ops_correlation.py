@@ -4,46 +4,31 @@ import asyncio
 import json
 import uuid
 
-import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
 from prometheus_client import REGISTRY
 
-from services.registration import seed
-from services.registration.bootstrap import build
-from services.registration.settings import RegistrationSettings
-from shared import auth as api_keys
 from shared.db import create_pool, migrate
 from shared.events import encode, new_envelope
 from shared.events.catalogue import NotificationSent
 from shared.messaging import outbox
 from shared.messaging.consumer import ConsumerRunner
 from shared.messaging.kafka import ensure_topics
-from tests.helpers import eventually, participant_registered
+from tests.support.payloads import PARTICIPANT, participant_registered
+from tests.support.services import auth, running_registration
+from tests.support.polling import eventually
 
 pytestmark = pytest.mark.integration
 
-BODY = {
-    "kind": "sme", "name": "Score Digital", "country": "PL", "sectors": ["J62.01"], "keywords": ["mobility"],
-    "offers": [{"type": "technology", "text": "V2X platform"}], "requests": [],
-    "contact": {"name": "Daniel Hekman", "email": "daniel@score.example"}, "consent": {"data_processing": True},
-}
+BODY = PARTICIPANT
 
 
 @pytest.fixture
 async def api(database_url, kafka_bootstrap):
-    service = build(RegistrationSettings(database_url=database_url, kafka_bootstrap=kafka_bootstrap))
-    app = service.app()
-    await service.start()
-    async with service.pool.acquire() as conn:
-        await seed.seed_clusters(conn)
-        _, key = await api_keys.issue_key(conn, "mazovia-ict", "partner", None, source="/test")
-        await conn.execute("DELETE FROM outbox")
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
-        client.headers["Authorization"] = f"Bearer {key}"
-        client.pool = service.pool
+    """Registration in-process with the mazovia partner key on every request."""
+    async with running_registration(database_url, kafka_bootstrap) as client:
+        client.headers.update(auth(client, "mazovia"))
         yield client
-    await asyncio.wait_for(service.stop(), 15)
 
 
 async def recorded(pool) -> list[dict]:

@@ -16,8 +16,10 @@ from shared.messaging.consumer import ConsumerRunner
 from shared.messaging.kafka import ensure_topics
 from cxc.ops import dlq
 from cxc.ops.trace import trace_rows
-from tests.helpers import eventually, participant_registered
-from tests.ops_helpers import Captured, produce
+from tests.ops_helpers import Captured
+from tests.support.payloads import participant_registered
+from tests.support.polling import eventually
+from tests.support.topics import produce
 
 pytestmark = pytest.mark.integration
 TOPIC = "cxc.participants"

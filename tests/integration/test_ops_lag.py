@@ -13,8 +13,9 @@ from shared.messaging.consumer import ConsumerRunner
 from shared.messaging.kafka import ensure_topics
 from shared.messaging.lag import lag_rows
 from shared.messaging.reader import TopicReader
-from tests.helpers import eventually, participant_registered
-from tests.ops_helpers import produce
+from tests.support.payloads import participant_registered
+from tests.support.polling import eventually
+from tests.support.topics import produce
 
 pytestmark = pytest.mark.integration
 TOPIC = "cxc.participants"

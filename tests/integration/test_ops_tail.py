@@ -15,8 +15,10 @@ from shared.events.topics import topic_specs
 from shared.messaging.kafka import ensure_topics
 from shared.messaging.reader import Filter
 from cxc.ops.tail import tail
-from tests.helpers import eventually, participant_registered
-from tests.ops_helpers import BODY, Captured, produce, registration
+from tests.ops_helpers import Captured, registration
+from tests.support.payloads import PARTICIPANT as BODY, participant_registered
+from tests.support.polling import eventually
+from tests.support.topics import produce
 
 pytestmark = pytest.mark.integration
 

@@ -11,8 +11,8 @@ from shared.events import new_envelope
 from shared.events.topics import TOPICS, topic_specs
 from shared.messaging.kafka import ensure_topics
 from cxc.ops.topics import describe_rows, human_ms
-from tests.helpers import participant_registered
-from tests.ops_helpers import produce
+from tests.support.payloads import participant_registered
+from tests.support.topics import produce
 
 pytestmark = pytest.mark.integration
 

@@ -15,8 +15,10 @@ from shared.messaging.consumer import ConsumerRunner
 from shared.messaging.kafka import ensure_topics
 from shared.messaging.outbox import OutboxRelay
 from cxc.ops.trace import trace_rows
-from tests.helpers import eventually, participant_registered
-from tests.ops_helpers import BODY, Captured, produce, registration
+from tests.ops_helpers import Captured, registration
+from tests.support.payloads import PARTICIPANT as BODY, participant_registered
+from tests.support.polling import eventually
+from tests.support.topics import produce
 
 pytestmark = pytest.mark.integration
 

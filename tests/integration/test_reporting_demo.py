@@ -14,8 +14,8 @@ from services.reporting.entrypoints.demo import Ingress, expected, generate, pos
 from services.reporting.settings import ReportingSettings
 from shared.events.topics import topic_specs
 from shared.messaging.kafka import ensure_topics
-from tests.helpers import eventually
 from tests.reporting_history import serving
+from tests.support.polling import eventually
 
 pytestmark = pytest.mark.integration
 

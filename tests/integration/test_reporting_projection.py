@@ -9,7 +9,6 @@ import json
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaProducer
 
 from services.reporting.adapters import projection
 from services.reporting.bootstrap import build
@@ -17,26 +16,13 @@ from services.reporting.rebuild import RebuildRefused, rebuild
 from services.reporting.settings import ReportingSettings
 from shared import auth as api_keys
 from shared.db import create_pool, migrate
-from shared.events.envelope import encode
 from shared.events.topics import topic_specs
 from shared.messaging.kafka import ensure_topics
-from shared.messaging.namespace import NO_NAMESPACE, Namespace
-from tests.helpers import eventually
 from tests.reporting_history import generate
+from tests.support.polling import eventually
+from tests.support.topics import produce
 
 pytestmark = pytest.mark.integration
-
-
-async def publish(bootstrap: str, envelopes, namespace: Namespace = NO_NAMESPACE) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
-    await producer.start()
-    try:
-        for e in envelopes:
-            key, value, headers = encode(e)
-            await producer.send(namespace.topic(e.topic.name), value, key=key, headers=headers)
-        await producer.flush()
-    finally:
-        await producer.stop()
 
 
 @pytest.fixture
@@ -77,7 +63,7 @@ async def applied_rows(client) -> list:
 
 async def test_shuffled_history_through_the_broker_gives_the_known_scoreboard_and_a_rebuild_equals_it(reporting):
     history = generate()
-    await publish(reporting.settings.kafka_bootstrap, history.delivery, reporting.settings.namespace)
+    await produce(reporting.settings.kafka_bootstrap, history.delivery, linger_ms=0, namespace=reporting.settings.namespace)
     board = await applied(reporting, len(history.envelopes))
     assert board == history.truth
     assert (await reporting.get("/v1/kpis", params={"cluster": "gaia"})).json() == history.truth_gaia
@@ -114,7 +100,7 @@ async def test_shuffled_history_through_the_broker_gives_the_known_scoreboard_an
 async def test_rebuild_repairs_a_damaged_projection_and_the_live_consumer_goes_on(reporting):
     history = generate(participants=18, exchanges=8, meetings=6)
     first, rest = history.envelopes[:60], history.envelopes[60:]
-    await publish(reporting.settings.kafka_bootstrap, first, reporting.settings.namespace)
+    await produce(reporting.settings.kafka_bootstrap, first, linger_ms=0, namespace=reporting.settings.namespace)
     await applied(reporting, len(first))
     live = await facts_rows(reporting)
     await reporting.service.pool.execute("DELETE FROM facts WHERE aggregate = 'participant'")
@@ -125,13 +111,13 @@ async def test_rebuild_repairs_a_damaged_projection_and_the_live_consumer_goes_o
     await rebuild(reporting.settings, source="topics")
     assert await facts_rows(reporting) == live
 
-    await publish(reporting.settings.kafka_bootstrap, rest, reporting.settings.namespace)
+    await produce(reporting.settings.kafka_bootstrap, rest, linger_ms=0, namespace=reporting.settings.namespace)
     assert await applied(reporting, len(history.envelopes)) == history.truth
 
 
 async def test_rebuild_from_the_outboxes_and_refusal_while_they_lack_applied_events(reporting, database_url):
     history = generate(participants=18, exchanges=8, meetings=6)
-    await publish(reporting.settings.kafka_bootstrap, history.envelopes, reporting.settings.namespace)
+    await produce(reporting.settings.kafka_bootstrap, history.envelopes, linger_ms=0, namespace=reporting.settings.namespace)
     before = await applied(reporting, len(history.envelopes))
     live = await facts_rows(reporting)
 

@@ -13,9 +13,9 @@ from services.reporting.settings import ReportingSettings
 from shared import auth
 from shared.events.topics import topic_specs
 from shared.messaging.kafka import ensure_topics
-from tests.integration.test_reporting_projection import publish
-from tests.helpers import eventually
 from tests.reporting_history import generate, serving
+from tests.support.polling import eventually
+from tests.support.topics import produce
 
 pytestmark = pytest.mark.integration
 
@@ -62,7 +62,7 @@ async def test_ops_see_new_events_filtered_by_type_and_cluster_and_each_groups_l
 
     cut = [i for i, e in enumerate(history.envelopes) if gaia_exchange(e)][4]
     before, after = history.envelopes[:cut], history.envelopes[cut:]
-    await publish(live.bootstrap, before, live.namespace)  # already in the log: not part of the live stream
+    await produce(live.bootstrap, before, linger_ms=0, namespace=live.namespace)  # already in the log: not part of the live stream
     wanted = [e for e in after if gaia_exchange(e)]
     assert wanted and any(gaia_exchange(e) for e in before)
     headers = {"Authorization": f"Bearer {live.keys['ops']}"}
@@ -71,7 +71,7 @@ async def test_ops_see_new_events_filtered_by_type_and_cluster_and_each_groups_l
         assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
         lines = r.aiter_lines()
         await asyncio.wait_for(wait_ready(lines), 20)
-        await publish(live.bootstrap, after, live.namespace)
+        await produce(live.bootstrap, after, linger_ms=0, namespace=live.namespace)
         got = await asyncio.wait_for(read_events(lines, len(wanted)), 30)
     assert sorted(e["id"] for e in got) == sorted(e.id for e in wanted)
     assert all(e["topic"] == "cxc.exchanges" and "gaia" in e["clusters"] for e in got)

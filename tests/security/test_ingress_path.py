@@ -11,7 +11,7 @@ import pytest
 from services.registration import seed
 from shared import auth as api_keys
 from shared.auth import Caller, KeyCache
-from tests.security.inprocess import key, serving
+from tests.support.inprocess import key, serving
 from tests.support.payloads import PARTICIPANT as BODY
 
 pytestmark = pytest.mark.integration

@@ -1,4 +1,4 @@
-"""Reading what the services published: a topic from its beginning to its true end, with the kernel's
+"""Producing events as the relay does, and reading what the services published: a topic from its beginning to its true end, with the kernel's
 group-less reader (shared/messaging/reader.py), as the tests check events on the broker."""
 
 from __future__ import annotations
@@ -6,6 +6,10 @@ from __future__ import annotations
 import asyncio
 import time
 
+from aiokafka import AIOKafkaProducer
+
+from shared.events import encode
+from shared.messaging.namespace import NO_NAMESPACE, Namespace
 from shared.messaging.reader import TopicReader
 
 
@@ -24,3 +28,17 @@ async def read_all(bootstrap: str, topic: str, *, expect: int, timeout: float = 
         if len(records) >= expect or time.monotonic() > deadline:
             return records
         await asyncio.sleep(0.2)
+
+
+async def produce(bootstrap: str, envelopes, *, linger_ms: int = 50, namespace: Namespace = NO_NAMESPACE) -> None:
+    """Produce envelopes as the relay does (in ``namespace``), in order; a linger makes the producer batch them."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=linger_ms)
+    await producer.start()
+    try:
+        sends = []
+        for env in envelopes:
+            key, value, headers = encode(env)
+            sends.append(await producer.send(namespace.topic(env.topic.name), value, key=key, headers=headers))
+        await asyncio.gather(*sends)
+    finally:
+        await producer.stop()

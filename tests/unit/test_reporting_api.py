@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.security.inprocess import key, serving
+from tests.support.inprocess import key, serving
 
 
 @pytest.fixture
