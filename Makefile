@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: bench run test test-chaos test-unit test-integration test-e2e test-deploy test-deploy-image test-shared install lock clean schemas chromium
+.PHONY: bench wrk run test test-chaos test-unit test-integration test-e2e test-deploy test-deploy-image test-shared install lock clean schemas chromium
 
 # Pinned versions from the lock (the [dev] and [embedded] extras included), then the project itself.
 $(STAMP): pyproject.toml requirements/dev.lock
@@ -87,9 +87,15 @@ test-deploy-image: $(STAMP)
 	.cxc/image-venv/bin/python -m pip install --quiet --no-deps .
 	CXC_DEPLOY_IMAGE_BIN=$(CURDIR)/.cxc/image-venv/bin $(BIN)/python -m pytest -m deploy tests/deploy
 
-## Benchmarks (not tests): print numbers and regenerate docs/benchmarks.md.
-bench: $(STAMP)
+## Benchmarks (not tests): print numbers and regenerate docs/benchmarks.md. The HTTP load comes from wrk (a
+## compiled client, so the client is not what is measured): installed when missing if we may (root, apt-get).
+bench: $(STAMP) wrk
 	$(BIN)/python -m bench.run_all
+
+wrk:
+	@command -v wrk >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
+	  && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk; } \
+	  || { echo "wrk is not installed and cannot be installed here (apt-get install wrk)"; exit 1; }
 
 schemas: $(STAMP)
 	$(BIN)/cxc schemas export schemas
