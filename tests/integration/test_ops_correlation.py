@@ -10,11 +10,10 @@ from prometheus_client import REGISTRY
 
 from shared.db import create_pool, migrate
 from shared.events import encode, new_envelope
-from shared.events.catalogue import NotificationSent
 from shared.messaging import outbox
 from shared.messaging.consumer import ConsumerRunner
 from shared.messaging.kafka import ensure_topics
-from tests.support.payloads import PARTICIPANT, participant_registered
+from tests.support.payloads import PARTICIPANT, notification_sent, participant_registered
 from tests.support.services import auth, running_registration
 from tests.support.polling import eventually
 
@@ -72,10 +71,7 @@ async def test_an_event_recorded_by_a_consumer_handler_is_caused_by_the_consumed
     await migrate(pool, "hop", None)
 
     async def notify(conn, envelope):
-        await outbox.record(conn, NotificationSent(
-            notification_id=str(uuid.uuid4()), trigger_event_id=envelope.id, channel="email",
-            template="welcome", recipient_ref=envelope.subject, attempts=1,
-        ), source="/cxc/hop")
+        await outbox.record(conn, notification_sent(envelope), source="/cxc/hop")
 
     consumed = new_envelope(participant_registered(str(uuid.uuid4())), source="/test", correlation_id="req-hop-1")
     producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)

@@ -8,7 +8,6 @@ from prometheus_client import REGISTRY
 
 from shared.db import create_pool, migrate
 from shared.events import new_envelope
-from shared.events.catalogue import NotificationSent
 from shared.events.topics import topic_specs
 from shared.messaging import outbox
 from shared.messaging.consumer import ConsumerRunner
@@ -16,7 +15,7 @@ from shared.messaging.kafka import ensure_topics
 from shared.messaging.outbox import OutboxRelay
 from cxc.ops.trace import trace_rows
 from tests.ops_helpers import Captured, registration
-from tests.support.payloads import PARTICIPANT as BODY, participant_registered
+from tests.support.payloads import PARTICIPANT as BODY, notification_sent, participant_registered
 from tests.support.polling import eventually
 from tests.support.topics import produce
 
@@ -34,10 +33,7 @@ async def test_trace_lists_a_registrations_event_its_consumers_and_the_notificat
     await migrate(pool, "notifier", None)
 
     async def welcome(conn, envelope):
-        await outbox.record(conn, NotificationSent(
-            notification_id=str(uuid.uuid4()), trigger_event_id=envelope.id, channel="email",
-            template="welcome", recipient_ref=envelope.subject, attempts=1,
-        ), source="/cxc/notifier")
+        await outbox.record(conn, notification_sent(envelope), source="/cxc/notifier")
 
     runner = ConsumerRunner("notifier", pool, {"participant.registered": welcome}, topics=["cxc.participants"],
                             bootstrap=kafka_bootstrap, timeout_s=5, session_timeout_ms=6000, namespace=ns)

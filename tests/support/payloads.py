@@ -8,10 +8,11 @@ valid e-mail address.
 from __future__ import annotations
 
 import copy
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from shared.events.catalogue import ParticipantRegistered, Profile
+from shared.events.catalogue import NotificationSent, ParticipantRegistered, Profile
 
 # A complete, valid registration body (POST /v1/participants).
 PARTICIPANT: dict[str, Any] = {
@@ -51,4 +52,13 @@ def participant_registered(pid: str, cluster: str = "pole-scs", country: str = "
         participant_id=pid,
         profile=Profile(cluster_id=cluster, kind="sme", name=f"Company {pid}", country=country),
         registered_at=datetime.now(UTC),
+    )
+
+
+def notification_sent(consumed) -> NotificationSent:
+    """The notification.sent a welcome mail for the consumed envelope's subject records, naming the event
+    that caused it (what a stand-in for the notifications service publishes)."""
+    return NotificationSent(
+        notification_id=str(uuid.uuid4()), trigger_event_id=consumed.id, channel="email",
+        template="welcome", recipient_ref=consumed.subject, attempts=1,
     )
