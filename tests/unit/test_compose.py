@@ -21,6 +21,7 @@ import services
 from shared.events.topics import TOPICS
 from shared.keysigning import PRIVATE_KEY_VAR, PUBLIC_KEY_VAR, generate_keypair
 from shared.settings import PLACEHOLDER_SECRETS, ServiceSettings
+from tests.deploy.compose import as_mapping
 
 # The key-signing variables must hold a real Ed25519 pair (the settings check it), not any random text.
 KEY_PAIR = dict(zip((PRIVATE_KEY_VAR, PUBLIC_KEY_VAR), generate_keypair(), strict=True))
@@ -91,15 +92,6 @@ def interpolate(value, required: str = "compose-test-secret-4f1c9b7e2d8a0c3f5b6e
     return _INTERPOLATION.sub(substitute, text).replace("\0", "$")
 
 
-def _as_mapping(value) -> dict[str, str]:
-    """``environment`` may be a mapping or a list of ``KEY=VALUE``."""
-    if value is None:
-        return {}
-    if isinstance(value, dict):
-        return {str(k): "" if v is None else str(v) for k, v in value.items()}
-    return dict(item.split("=", 1) if "=" in item else (item, "") for item in value)
-
-
 def _ports(service: dict) -> list[tuple[int | None, int]]:
     """(published, target) pairs from short ("[ip:]host:container") or long port syntax."""
     pairs = []
@@ -151,11 +143,11 @@ def _service(compose_services: dict, name: str) -> dict:
 
 
 def _env(compose_services: dict, name: str) -> dict[str, str]:
-    return _as_mapping(_service(compose_services, name).get("environment"))
+    return as_mapping(_service(compose_services, name).get("environment"))
 
 
 def _kafka_service_name(compose_services: dict) -> str:
-    names = [n for n, s in compose_services.items() if "KAFKA_PROCESS_ROLES" in _as_mapping(s.get("environment"))]
+    names = [n for n, s in compose_services.items() if "KAFKA_PROCESS_ROLES" in as_mapping(s.get("environment"))]
     assert len(names) == 1, f"expected one Kafka broker service (with KAFKA_PROCESS_ROLES), found {names}"
     return names[0]
 
@@ -295,7 +287,7 @@ def test_notifications_send_mail_to_the_smtp_catcher(compose_services):
 def test_secrets_are_required_variables_never_literals(compose_services):
     offenders = []
     for name, service in compose_services.items():
-        for key, value in _as_mapping(service.get("environment")).items():
+        for key, value in as_mapping(service.get("environment")).items():
             if re.search(r"SECRET|PASSWORD", key, re.IGNORECASE) and not _REQUIRED.match(value.strip()):
                 offenders.append(f"{name}.{key}={value!r}")
     assert not offenders, f"secrets must be ${{VAR:?message}} so compose refuses to start without them: {offenders}"
