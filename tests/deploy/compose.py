@@ -143,3 +143,11 @@ def one_shots(found: Mapping[str, Service]) -> set[str]:
     """Services some other service waits for to *complete*: they run once and must exit 0."""
     return {dep for s in found.values() for dep, cond in s.depends_on.items()
             if cond == "service_completed_successfully"}
+
+
+def readme_compose_block(text: str) -> str:
+    """The first ```sh block of the README's docker-compose section."""
+    section = text.split("## docker-compose", 1)[1].split("\n## ", 1)[0]
+    match = re.search(r"```sh\n(.*?)```", section, re.DOTALL)
+    assert match, "the README's docker-compose section has no ```sh block"
+    return match.group(1)

@@ -40,14 +40,6 @@ README = ROOT / "README.md"
 SERVICE_PORTS = (8001, 8002, 8003, 8004)
 
 
-def readme_compose_block(text: str) -> str:
-    """The first ```sh block of the README's docker-compose section."""
-    section = text.split("## docker-compose", 1)[1].split("\n## ", 1)[0]
-    match = re.search(r"```sh\n(.*?)```", section, re.DOTALL)
-    assert match, "the README's docker-compose section has no ```sh block"
-    return match.group(1)
-
-
 def _stop_recorded(state: Path) -> None:
     pids = [int(line.split()[1]) for line in (state / "pids").read_text().splitlines()] \
         if (state / "pids").exists() else []
@@ -153,7 +145,7 @@ def _later(state: Path, command: str) -> subprocess.CompletedProcess:
 
 def test_readme_compose_section_from_up_to_the_first_registration(stack_state):
     state = stack_state
-    block = readme_compose_block(README.read_text())
+    block = compose.readme_compose_block(README.read_text())
     # The block as written; afterwards hand the coordinator key to the checks below.
     script = (f'set -euo pipefail\n{block}\nprintf %s "$COORDINATOR_KEY" > "$CXC_DEPLOY_STATE/coordinator.key"\n'
               'export -p > "$CXC_DEPLOY_STATE/exports.sh"\n')

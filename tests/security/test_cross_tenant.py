@@ -26,8 +26,7 @@ from shared.auth import Caller
 from shared.events.catalogue import ActivityCreated, MeetingSettings, Profile
 from shared.unit_of_work import unit_of_work
 from tests.support.payloads import PARTICIPANT as BODY
-from tests.support.inprocess import fill, key, routes_of, serving
-from tests.security.test_routes_need_a_key import ALLOWLIST, OWN_CREDENTIAL_PREFIX
+from tests.support.inprocess import ALLOWLIST, OWN_CREDENTIAL_PREFIX, fill, key, routes_of, serving
 
 pytestmark = pytest.mark.integration
 

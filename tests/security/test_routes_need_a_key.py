@@ -2,7 +2,8 @@
 
 The walk iterates the routes of each FastAPI app (not only its OpenAPI, which leaves out hidden routes),
 fills the path parameters and calls every method without a key and with malformed keys. A new route is
-covered without editing this file; a new *public* route fails here until it is added to the allowlist."""
+covered without editing this file; a new *public* route fails here until it is added to the allowlist
+(``ALLOWLIST`` in tests/support/inprocess.py, shared with the cross-tenant matrix)."""
 
 from __future__ import annotations
 
@@ -13,24 +14,9 @@ from services.notifications.settings import NotificationsSettings
 from services.reporting.bootstrap import build as build_reporting
 from services.reporting.settings import ReportingSettings
 from shared.gate import flat_routes
-from tests.support.inprocess import SERVICES, fill, routes_of, serving
+from tests.support.inprocess import ALLOWLIST, OWN_CREDENTIAL_PREFIX, SERVICES, fill, routes_of, serving
 
 pytestmark = pytest.mark.integration
-
-DOCS = {("GET", "/openapi.json"), ("GET", "/docs"), ("GET", "/docs/oauth2-redirect"), ("GET", "/redoc")}
-PROBES = {("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/metrics")}
-# Reachable without an API key, and why: each carries its own credential or serves no data.
-ALLOWLIST = {
-    "registration": DOCS | PROBES,
-    "matchmaking": DOCS | PROBES,
-    # signed links in e-mails: the token is an HMAC of the participant id
-    "notifications": DOCS | PROBES | {("GET", "/v1/unsubscribe/{participant_id}"),
-                                      ("POST", "/v1/unsubscribe/{participant_id}")},
-    # the sign-in form, the sign-in itself (the key is in the form) and one-time dashboard links
-    "reporting": DOCS | PROBES | {("GET", "/signin"), ("POST", "/signin"), ("GET", "/signin/{token}")},
-}
-# Routes that do not take API keys but check their own service credential, so they still answer 401.
-OWN_CREDENTIAL_PREFIX = "/internal/"
 
 MALFORMED = [
     "Bearer",

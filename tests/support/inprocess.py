@@ -30,6 +30,21 @@ KEYS = [
 ]
 CLIENT = ("198.51.100.7", 50000)  # an address of the documentation range: the 401 budget is per address
 
+DOCS = {("GET", "/openapi.json"), ("GET", "/docs"), ("GET", "/docs/oauth2-redirect"), ("GET", "/redoc")}
+PROBES = {("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/metrics")}
+# Reachable without an API key, and why: each carries its own credential or serves no data.
+ALLOWLIST = {
+    "registration": DOCS | PROBES,
+    "matchmaking": DOCS | PROBES,
+    # signed links in e-mails: the token is an HMAC of the participant id
+    "notifications": DOCS | PROBES | {("GET", "/v1/unsubscribe/{participant_id}"),
+                                      ("POST", "/v1/unsubscribe/{participant_id}")},
+    # the sign-in form, the sign-in itself (the key is in the form) and one-time dashboard links
+    "reporting": DOCS | PROBES | {("GET", "/signin"), ("POST", "/signin"), ("GET", "/signin/{token}")},
+}
+# Routes that do not take API keys but check their own service credential, so they still answer 401.
+OWN_CREDENTIAL_PREFIX = "/internal/"
+
 
 def settings_of(name: str, **overrides):
     module = importlib.import_module(f"services.{name}.settings")

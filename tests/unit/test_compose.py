@@ -21,7 +21,7 @@ import services
 from shared.events.topics import TOPICS
 from shared.keysigning import PRIVATE_KEY_VAR, PUBLIC_KEY_VAR, generate_keypair
 from shared.settings import PLACEHOLDER_SECRETS, ServiceSettings
-from tests.deploy.compose import as_mapping
+from tests.deploy.compose import as_mapping, readme_compose_block
 
 # The key-signing variables must hold a real Ed25519 pair (the settings check it), not any random text.
 KEY_PAIR = dict(zip((PRIVATE_KEY_VAR, PUBLIC_KEY_VAR), generate_keypair(), strict=True))
@@ -364,8 +364,6 @@ README = ROOT / "README.md"
 
 
 def _readme_block() -> str:
-    from tests.deploy.test_compose_stack import readme_compose_block
-
     return readme_compose_block(README.read_text())
 
 
