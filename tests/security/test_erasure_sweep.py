@@ -19,7 +19,6 @@ from datetime import UTC, date, datetime, timedelta
 import asyncpg
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from services.matchmaking.bootstrap import build as build_matchmaking
 from services.matchmaking.settings import MatchmakingSettings
@@ -34,6 +33,8 @@ from services.reporting.settings import ReportingSettings
 from shared import auth as api_keys
 from shared.events import decode, encode
 from shared.messaging.kafka import new_producer
+from shared.messaging.namespace import NO_NAMESPACE, Namespace
+from shared.messaging.reader import TopicReader
 from tests.support.polling import eventually
 from tests.support.services import serving_http as serving
 
@@ -80,31 +81,23 @@ async def sweep_database(database_url: str, tag: str) -> tuple[list[str], set[st
         await conn.close()
 
 
-async def read_every_topic(bootstrap: str) -> dict[str, list]:
-    """Every record of every topic on the broker, from the first offset to the end."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest",
-                                request_timeout_ms=15_000)
-    await asyncio.wait_for(consumer.start(), 30)
-    try:
-        await asyncio.wait_for(consumer._client.force_metadata_update(), 15)
-        topics = sorted(t for t in await asyncio.wait_for(consumer.topics(), 15) if not t.startswith("__"))
-        tps = [TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or ())]
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
+async def read_every_topic(bootstrap: str, namespace: Namespace = NO_NAMESPACE) -> dict[str, list]:
+    """Every record of every topic of the deployment (all of the broker's, or all of the test's namespace on a
+    broker the session shares), by plain topic name, from the first offset to the true end (the kernel's
+    group-less reader: bounded calls, highwater ends)."""
+    async with TopicReader(bootstrap, namespace=namespace, timeout_s=15, client_id="erasure-sweep") as reader:
+        topics = sorted(t for t in await reader.topics() if not t.startswith("__"))
+        tps = await reader.partitions(topics)
+        ends = await reader.end_offsets(tps)
+        starts = await reader.start_offsets(tps, beginning=True, ends=ends)
         records: dict[str, list] = {t: [] for t in topics}
-        quiet = 0
-        while quiet < 3:  # the embedded broker's end offsets are unreliable: read until fetches come back empty
-            batches = await asyncio.wait_for(consumer.getmany(timeout_ms=500, max_records=2000), 30)
-            for tp, batch in batches.items():
-                records[tp.topic].extend(batch)
-            quiet = 0 if batches else quiet + 1
+        async for message in reader.read(starts, ends):
+            records[message.topic].append(message)
         return records
-    finally:
-        await asyncio.wait_for(consumer.stop(), 15)
 
 
 def holds(record, needle: bytes) -> bool:
-    parts = [record.key or b"", record.value or b""] + [v or b"" for _, v in (record.headers or ())]
+    parts = [record.key or b"", record.value or b""] + [v or b"" for v in record.headers.values()]
     return any(needle in p.lower() for p in parts)
 
 
@@ -119,7 +112,7 @@ async def publish_raw(bootstrap: str, items: list[tuple[str, bytes, bytes, list]
 
 
 async def test_erasure_leaves_no_trace_in_any_table_outbox_or_topic_and_replays_resurrect_nothing(
-    database_url, kafka_bootstrap
+    database_url, kafka_bootstrap, topic_namespace
 ):
     tag = uuid.uuid4().hex[:12]
     email = f"ottilie.q{tag}@quill.example"
@@ -150,7 +143,7 @@ async def test_erasure_leaves_no_trace_in_any_table_outbox_or_topic_and_replays_
                     await eventually(lambda api=api: _ok(api.get("/v1/notifications" if api is nt else
                                                                  f"/v1/profiles/{uuid.uuid4()}", headers=h["coordinator"]),
                                                          (200, 404)), timeout=40)
-                await _exercise_and_erase(reg, mm, h, registration, services, kafka_bootstrap, catcher,
+                await _exercise_and_erase(reg, mm, h, registration, services, kafka_bootstrap, topic_namespace, catcher,
                                           tag=tag, email=email, contact_name=contact_name, org=org)
                 await reg.aclose()
     finally:
@@ -161,7 +154,7 @@ async def _ok(response_coro, statuses) -> bool:
     return (await response_coro).status_code in statuses
 
 
-async def _exercise_and_erase(reg, mm, h, registration, services, bootstrap, catcher, *, tag, email, contact_name, org):
+async def _exercise_and_erase(reg, mm, h, registration, services, bootstrap, namespace, catcher, *, tag, email, contact_name, org):
     def person(name, mail, organisation, ref, extra=""):
         return {
             "kind": "sme", "name": organisation, "country": "PL", "city": f"Town{extra}", "sectors": ["J62.01"],
@@ -233,10 +226,10 @@ async def _exercise_and_erase(reg, mm, h, registration, services, bootstrap, cat
     history = [decode(r["envelope"].encode()) for r in rows] + [decode(r["envelope"].encode()) for r in join_rows]
     registered = next(e for e in history if e.type == "participant.registered")
     _, value, headers = encode(registered)
-    await publish_raw(bootstrap, [("cxc.participants", b"not-the-subject", value, headers)])
+    await publish_raw(bootstrap, [(namespace.topic("cxc.participants"), b"not-the-subject", value, headers)])
 
     async def dead_lettered():
-        topics = await read_every_topic(bootstrap)
+        topics = await read_every_topic(bootstrap, namespace)
         return [rec for rec in topics.get("cxc.participants.dlq", []) if p.encode() in (rec.value or b"")]
     await eventually(dead_lettered, timeout=40, interval=1)
 
@@ -262,7 +255,7 @@ async def _exercise_and_erase(reg, mm, h, registration, services, bootstrap, cat
     for e in history:
         again = e.model_copy(update={"id": str(uuid.uuid4())})
         replays.append(again)
-    await publish_raw(bootstrap, [(e.topic.name, *encode(e)) for e in replays])
+    await publish_raw(bootstrap, [(namespace.topic(e.topic.name), *encode(e)) for e in replays])
     replay_ids = [e.id for e in replays]
     consumers = {"matchmaking": ("matchmaking-profiles", "matchmaking-activities"),
                  "notifications": ("notifications-inbox",), "reporting": ("reporting-kpis",)}
@@ -301,7 +294,7 @@ async def _exercise_and_erase(reg, mm, h, registration, services, bootstrap, cat
             "matchmaking.meetings", "notifications.deliveries", "reporting.facts"} <= tables
     assert hits == [], f"the erased person is still in: {hits}"
 
-    topics = await read_every_topic(bootstrap)
+    topics = await read_every_topic(bootstrap, namespace)
     assert any(p.encode() in (rec.value or b"") for rec in topics.get("cxc.participants.dlq", []))
     leaks = sorted({f"{t}@{rec.partition}:{rec.offset}" for t, recs in topics.items() for rec in recs
                     if holds(rec, tag.encode())})
