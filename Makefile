@@ -73,7 +73,7 @@ test-e2e: $(STAMP)
 ## (what testcontainers gives a developer with Docker): the launcher starts an embedded pair, exports
 ## CXC_TEST_DATABASE_URL/CXC_TEST_KAFKA_BOOTSTRAP to pytest and stops both even when pytest fails.
 test-shared: $(STAMP)
-	$(BIN)/python -m tests.shared_infra -- pytest tests/integration tests/e2e
+	$(BIN)/python -m tests.shared_infra -- pytest tests/integration tests/security tests/e2e
 
 ## The README's docker-compose section against docker-compose.yml, without Docker (tests/deploy).
 test-deploy: $(STAMP)
